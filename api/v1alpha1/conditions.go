@@ -1,0 +1,31 @@
+package v1alpha1
+
+// Condition types of an EtcdCluster. They follow the kstatus conventions, so
+// Argo CD, Flux and 'kubectl wait' read health from them: Available is the
+// positive summary, Progressing is True while the operator works toward the
+// spec, Degraded is True while the cluster runs with less fault tolerance
+// than its spec asks for.
+const (
+	// ConditionAvailable is True when a quorum of members serves requests.
+	ConditionAvailable = "Available"
+	// ConditionProgressing is True while the cluster is being created,
+	// scaled, upgraded or repaired.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True when members are missing or unhealthy.
+	ConditionDegraded = "Degraded"
+)
+
+// Condition reasons. Each is a CamelCase word a user can search for.
+const (
+	// ReasonPending: the operator has not yet acted on the cluster.
+	ReasonPending = "Pending"
+	// ReasonQuorumHealthy: a quorum of voting members is healthy.
+	ReasonQuorumHealthy = "QuorumHealthy"
+	// ReasonQuorumLost: fewer than a quorum of voting members are healthy;
+	// the operator does nothing destructive until a person acts.
+	ReasonQuorumLost = "QuorumLost"
+	// ReasonReconciled: the cluster matches its spec.
+	ReasonReconciled = "Reconciled"
+	// ReasonPaused: spec.paused is set; nothing is changed.
+	ReasonPaused = "Paused"
+)

@@ -1,0 +1,310 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DefaultImageRepository is the official etcd image; the image of a cluster
+// that names none is this repository tagged with "v" and the version.
+const DefaultImageRepository = "gcr.io/etcd-development/etcd"
+
+// EtcdClusterSpec is the desired state of one etcd cluster.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.storage) == has(oldSelf.storage)",message="storage cannot be added or removed after creation"
+type EtcdClusterSpec struct {
+	// Size is the number of voting members. An odd number (1, 3, 5) gives
+	// the best fault tolerance for its cost; an even one tolerates no more
+	// failures than the odd number below it.
+	//
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=9
+	Size int32 `json:"size"`
+
+	// Version is the etcd release the members run, as MAJOR.MINOR.PATCH
+	// (for example 3.6.16).
+	//
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|[1-9][0-9]*)\\\\.(0|[1-9][0-9]*)\\\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$')",message="version must be a semantic version MAJOR.MINOR.PATCH such as 3.6.16, without a leading v"
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('3.')",message="only etcd 3.x versions are supported"
+	Version string `json:"version"`
+
+	// Image overrides the container image. By default it is the official
+	// etcd image for Version (gcr.io/etcd-development/etcd:v<version>). The
+	// image must run the etcd release named by Version.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// Storage says where members keep their data. It cannot be changed
+	// after creation: moving data between volumes is a member replacement,
+	// not an edit.
+	//
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storage cannot be changed after creation"
+	Storage *StorageSpec `json:"storage,omitempty"`
+
+	// Resources are the compute resources of the etcd container.
+	//
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// PodTemplate adds metadata and scheduling constraints to member pods.
+	//
+	// +optional
+	PodTemplate *PodTemplate `json:"podTemplate,omitempty"`
+
+	// Options tunes etcd itself.
+	//
+	// +optional
+	Options *EtcdOptions `json:"options,omitempty"`
+
+	// Paused stops the operator from changing anything in this cluster
+	// (members, pods, services); status is still reported. The etcd members
+	// keep running.
+	//
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// StorageSpec is either a PersistentVolumeClaim per member (the default) or
+// an emptyDir whose data is lost when its pod goes.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.emptyDir) && (has(self.storageClassName) || has(self.size)))",message="emptyDir cannot be combined with storageClassName or size"
+type StorageSpec struct {
+	// StorageClassName is the class of each member's claim; empty means the
+	// cluster's default class.
+	//
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// Size is the capacity requested for each member's claim (default 1Gi).
+	//
+	// +optional
+	Size *resource.Quantity `json:"size,omitempty"`
+
+	// EmptyDir keeps member data in an emptyDir volume instead of a claim.
+	// A member whose pod is deleted then loses its data and is replaced.
+	//
+	// +optional
+	EmptyDir *corev1.EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+}
+
+// PodTemplate is what a user may set on member pods.
+type PodTemplate struct {
+	// Labels are added to every member pod.
+	//
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Annotations are added to every member pod.
+	//
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// Affinity of member pods.
+	//
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// Tolerations of member pods.
+	//
+	// +optional
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// NodeSelector of member pods.
+	//
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// PriorityClassName of member pods.
+	//
+	// +optional
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+}
+
+// EtcdOptions are etcd settings a user may tune; each maps to the etcd flag
+// of the same name.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.heartbeatIntervalMillis) || !has(self.electionTimeoutMillis) || self.electionTimeoutMillis >= 5 * self.heartbeatIntervalMillis",message="electionTimeoutMillis must be at least 5 times heartbeatIntervalMillis"
+type EtcdOptions struct {
+	// QuotaBackendBytes is the size at which the backend raises a NOSPACE
+	// alarm and refuses writes (etcd's default is 2 GiB).
+	//
+	// +optional
+	QuotaBackendBytes *resource.Quantity `json:"quotaBackendBytes,omitempty"`
+
+	// AutoCompactionMode is periodic or revision.
+	//
+	// +optional
+	// +kubebuilder:validation:Enum=periodic;revision
+	AutoCompactionMode string `json:"autoCompactionMode,omitempty"`
+
+	// AutoCompactionRetention is how much history to keep: a duration such
+	// as 1h in periodic mode, a number of revisions in revision mode.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	AutoCompactionRetention string `json:"autoCompactionRetention,omitempty"`
+
+	// HeartbeatIntervalMillis is the leader's heartbeat interval.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=10000
+	HeartbeatIntervalMillis *int32 `json:"heartbeatIntervalMillis,omitempty"`
+
+	// ElectionTimeoutMillis is how long a follower waits for a heartbeat
+	// before it starts an election.
+	//
+	// +optional
+	// +kubebuilder:validation:Minimum=50
+	// +kubebuilder:validation:Maximum=50000
+	ElectionTimeoutMillis *int32 `json:"electionTimeoutMillis,omitempty"`
+}
+
+// ClusterPhase is a one-word summary of the cluster for people; automation
+// should read the conditions.
+//
+// +kubebuilder:validation:Enum=Pending;Creating;Running;Scaling;Upgrading;Degraded;QuorumLost;Paused
+type ClusterPhase string
+
+// The phases of an EtcdCluster.
+const (
+	PhasePending    ClusterPhase = "Pending"
+	PhaseCreating   ClusterPhase = "Creating"
+	PhaseRunning    ClusterPhase = "Running"
+	PhaseScaling    ClusterPhase = "Scaling"
+	PhaseUpgrading  ClusterPhase = "Upgrading"
+	PhaseDegraded   ClusterPhase = "Degraded"
+	PhaseQuorumLost ClusterPhase = "QuorumLost"
+	PhasePaused     ClusterPhase = "Paused"
+)
+
+// EtcdClusterStatus is what the operator last observed of the cluster.
+type EtcdClusterStatus struct {
+	// ObservedGeneration is the generation of the spec the status describes.
+	//
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Phase summarises the cluster in one word.
+	//
+	// +optional
+	Phase ClusterPhase `json:"phase,omitempty"`
+
+	// Conditions are Available, Progressing and Degraded (see the
+	// Condition* constants), in the form kstatus reads.
+	//
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ClusterID is etcd's cluster ID in hex.
+	//
+	// +optional
+	ClusterID string `json:"clusterID,omitempty"`
+
+	// CurrentVersion is the lowest etcd version any member runs.
+	//
+	// +optional
+	CurrentVersion string `json:"currentVersion,omitempty"`
+
+	// ReadyMembers counts healthy voting members.
+	//
+	// +optional
+	ReadyMembers int32 `json:"readyMembers"`
+
+	// Members lists every etcd member, as etcd reports it.
+	//
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Members []MemberStatus `json:"members,omitempty"`
+
+	// ClientEndpoint is the URL clients use, through the client Service.
+	//
+	// +optional
+	ClientEndpoint string `json:"clientEndpoint,omitempty"`
+}
+
+// MemberStatus is one etcd member.
+type MemberStatus struct {
+	// Name is the member's name, which is also its pod's name.
+	Name string `json:"name"`
+
+	// ID is the member ID in hex, as etcdctl prints it.
+	//
+	// +optional
+	ID string `json:"id,omitempty"`
+
+	// PeerURL is the URL other members reach it at.
+	//
+	// +optional
+	PeerURL string `json:"peerURL,omitempty"`
+
+	// Version is the etcd version the member runs.
+	//
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// Leader is true for the raft leader.
+	//
+	// +optional
+	Leader bool `json:"leader,omitempty"`
+
+	// Learner is true for a member that does not vote yet.
+	//
+	// +optional
+	Learner bool `json:"learner,omitempty"`
+
+	// Healthy is true when the member answered its status call.
+	Healthy bool `json:"healthy"`
+
+	// DBSizeBytes is the size of the member's backend database.
+	//
+	// +optional
+	DBSizeBytes int64 `json:"dbSizeBytes,omitempty"`
+
+	// Revision is the member's current store revision.
+	//
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+}
+
+// EtcdCluster is one etcd cluster run by Quorum.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.size,statuspath=.status.readyMembers
+// +kubebuilder:resource:shortName=etcd,categories=quorum
+// +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.spec.size`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyMembers`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.currentVersion`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type EtcdCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   EtcdClusterSpec   `json:"spec"`
+	Status EtcdClusterStatus `json:"status,omitempty"`
+}
+
+// EtcdClusterList is a list of EtcdCluster.
+//
+// +kubebuilder:object:root=true
+type EtcdClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []EtcdCluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&EtcdCluster{}, &EtcdClusterList{})
+}
