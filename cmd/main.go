@@ -19,6 +19,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/controller"
+	"github.com/quorum-operator/quorum/internal/etcd"
 )
 
 // options are the manager's command-line flags.
@@ -73,8 +74,10 @@ func run(opts options) error {
 	}
 
 	if err := (&controller.EtcdClusterReconciler{
-		Client: mgr.GetClient(),
-		Scheme: mgr.GetScheme(),
+		Client:      mgr.GetClient(),
+		Scheme:      mgr.GetScheme(),
+		Recorder:    mgr.GetEventRecorder("quorum"),
+		EtcdClients: etcd.NewClient,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -2,27 +2,54 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// How often a cluster is looked at again when nothing in Kubernetes
+// changed: etcd's own state (health, leader, DB size) is polled, not
+// watched.
+const (
+	requeueWhileChanging = 5 * time.Second
+	requeueWhenSteady    = 30 * time.Second
 )
 
 // EtcdClusterReconciler drives an EtcdCluster toward its spec.
 type EtcdClusterReconciler struct {
 	client.Client
-	Scheme *runtime.Scheme
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// EtcdClients opens clients to etcd members; a fake in unit tests.
+	EtcdClients etcd.ClientFactory
 }
 
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters/finalizers,verbs=update
-// +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile is called whenever an EtcdCluster or an object it owns changes.
+// Reconcile is a short spine: read, observe, act on one step, write status
+// once.
 func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
 
@@ -30,14 +57,93 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.Get(ctx, req.NamespacedName, &cluster); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	log.V(1).Info("Observed EtcdCluster", "generation", cluster.Generation)
-	return ctrl.Result{}, nil
+	if !cluster.DeletionTimestamp.IsZero() {
+		// Owned objects go with the cluster through garbage collection.
+		return ctrl.Result{}, nil
+	}
+
+	obs, err := r.observe(ctx, &cluster)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	if !cluster.Spec.Paused {
+		if err := r.act(ctx, obs); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	status := computeStatus(obs)
+	if err := r.writeStatus(ctx, &cluster, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	log.V(1).Info("Reconciled", "phase", status.Phase, "readyMembers", status.ReadyMembers)
+	if status.Phase == etcdv1alpha1.PhaseRunning {
+		return ctrl.Result{RequeueAfter: requeueWhenSteady}, nil
+	}
+	return ctrl.Result{RequeueAfter: requeueWhileChanging}, nil
 }
 
-// SetupWithManager registers the reconciler and what it watches.
+// act takes the next step toward the spec.
+func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) error {
+	c := obs.cluster
+	// Services first: members find each other through the peer Service.
+	if err := r.ensureServices(ctx, c); err != nil {
+		return err
+	}
+	created, err := r.ensureCreated(ctx, obs)
+	if err != nil {
+		return err
+	}
+	if created {
+		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "Creating", "Create",
+			"Creating %d members of etcd %s", c.Spec.Size, c.Spec.Version)
+	}
+	return nil
+}
+
+// writeStatus patches status when it changed, and says so in events when
+// the cluster gains or loses quorum.
+func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1.EtcdCluster, status etcdv1alpha1.EtcdClusterStatus) error {
+	if equality.Semantic.DeepEqual(c.Status, status) {
+		return nil
+	}
+	before := c.DeepCopy()
+	wasPhase := c.Status.Phase
+	c.Status = status
+	if err := r.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch status: %w", err)
+	}
+	switch {
+	case status.Phase == etcdv1alpha1.PhaseQuorumLost && wasPhase != etcdv1alpha1.PhaseQuorumLost:
+		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "QuorumLost", "Observe",
+			"Fewer than a quorum of members are healthy; the operator will not change membership until it returns")
+	case status.Phase == etcdv1alpha1.PhaseRunning && wasPhase != etcdv1alpha1.PhaseRunning:
+		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "Available", "Observe",
+			"All %d members are healthy", status.ReadyMembers)
+	}
+	return nil
+}
+
+// SetupWithManager registers the reconciler and what it watches. Member
+// pods are not owned by the EtcdCluster (the StatefulSet owns them), so
+// they are mapped back through their cluster label.
 func (r *EtcdClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&etcdv1alpha1.EtcdCluster{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		Named("etcdcluster").
 		Complete(r)
+}
+
+func podToCluster(_ context.Context, obj client.Object) []reconcile.Request {
+	name, ok := obj.GetLabels()[resources.LabelCluster]
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: obj.GetNamespace(), Name: name}}}
 }

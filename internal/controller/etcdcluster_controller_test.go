@@ -1,0 +1,128 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+const timeout = 20 * time.Second
+
+var _ = Describe("EtcdCluster reconciler", func() {
+	var cluster *etcdv1alpha1.EtcdCluster
+
+	BeforeEach(func() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "reconcile-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, ns)).To(Succeed()) })
+		cluster = &etcdv1alpha1.EtcdCluster{
+			ObjectMeta: metav1.ObjectMeta{Name: "main", Namespace: ns.Name},
+			Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16"},
+		}
+		Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
+	})
+
+	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: cluster.Namespace, Name: name} }
+
+	It("creates the members' objects, owned by the cluster, and reports Creating", func() {
+		var sts appsv1.StatefulSet
+		Eventually(func() error { return k8sClient.Get(ctx, key("main"), &sts) }, timeout).Should(Succeed())
+		Expect(*sts.Spec.Replicas).To(BeEquivalentTo(3))
+		Expect(metav1.IsControlledBy(&sts, cluster)).To(BeTrue())
+
+		var cm corev1.ConfigMap
+		Expect(k8sClient.Get(ctx, key("main-config"), &cm)).To(Succeed())
+		Expect(cm.Data).To(HaveKeyWithValue("ETCD_INITIAL_CLUSTER_STATE", "new"))
+		Expect(cm.Data).To(HaveKeyWithValue("ETCD_INITIAL_CLUSTER_TOKEN", fmt.Sprintf("main-%s", cluster.UID)))
+		Expect(cm.Data["ETCD_INITIAL_CLUSTER"]).To(ContainSubstring("main-2=http://main-2.main-peer." + cluster.Namespace + ".svc:2380"))
+
+		var peer, clientSvc corev1.Service
+		Expect(k8sClient.Get(ctx, key("main-peer"), &peer)).To(Succeed())
+		Expect(peer.Spec.ClusterIP).To(Equal(corev1.ClusterIPNone))
+		Expect(k8sClient.Get(ctx, key("main"), &clientSvc)).To(Succeed())
+		Expect(clientSvc.Spec.ClusterIP).NotTo(BeEmpty())
+
+		var pdb policyv1.PodDisruptionBudget
+		Expect(k8sClient.Get(ctx, key("main"), &pdb)).To(Succeed())
+		Expect(pdb.Spec.MinAvailable.IntValue()).To(Equal(2))
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseCreating))
+			g.Expect(meta.IsStatusConditionTrue(cluster.Status.Conditions, etcdv1alpha1.ConditionProgressing)).To(BeTrue())
+			g.Expect(cluster.Status.ObservedGeneration).To(Equal(cluster.Generation))
+			g.Expect(cluster.Status.ClientEndpoint).To(Equal("http://main." + cluster.Namespace + ".svc:2379"))
+		}, timeout).Should(Succeed())
+	})
+
+	It("reports Available with every member once etcd answers", func() {
+		// Stand-ins for the member pods a kubelet would run, with the IPs
+		// the fake's members answer on.
+		fakeEtcd.Members, fakeEtcd.Statuses = nil, map[string]*etcd.MemberStatus{}
+		for i := range 3 {
+			name := fmt.Sprintf("main-%d", i)
+			ip := fmt.Sprintf("10.0.0.%d", i+1)
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cluster.Namespace, Labels: resources.SelectorLabels(cluster)},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "etcd", Image: "etcd"}}},
+			}
+			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+			pod.Status.PodIP = ip
+			Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+			id := uint64(100 + i)
+			fakeEtcd.Members = append(fakeEtcd.Members, etcd.Member{ID: id, Name: name, PeerURLs: []string{resources.PeerURL(cluster, name)}})
+			fakeEtcd.Statuses["http://"+ip+":2379"] = &etcd.MemberStatus{MemberID: id, ClusterID: 0xfeed, Leader: 101, Version: "3.6.16"}
+		}
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
+			g.Expect(meta.IsStatusConditionTrue(cluster.Status.Conditions, etcdv1alpha1.ConditionAvailable)).To(BeTrue())
+			g.Expect(meta.IsStatusConditionFalse(cluster.Status.Conditions, etcdv1alpha1.ConditionDegraded)).To(BeTrue())
+			g.Expect(cluster.Status.ReadyMembers).To(BeEquivalentTo(3))
+			g.Expect(cluster.Status.ClusterID).To(Equal("feed"))
+			g.Expect(cluster.Status.CurrentVersion).To(Equal("3.6.16"))
+			g.Expect(cluster.Status.Members).To(HaveLen(3))
+			g.Expect(cluster.Status.Members[1].Leader).To(BeTrue())
+		}, timeout).Should(Succeed())
+	})
+
+	It("changes nothing while paused", func() {
+		var sts appsv1.StatefulSet
+		Eventually(func() error { return k8sClient.Get(ctx, key("main"), &sts) }, timeout).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			cluster.Spec.Paused = true
+			g.Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+		}, timeout).Should(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhasePaused))
+			g.Expect(cluster.Status.ObservedGeneration).To(Equal(cluster.Generation))
+		}, timeout).Should(Succeed())
+
+		// A missing StatefulSet is not recreated while paused...
+		Expect(k8sClient.Delete(ctx, &sts)).To(Succeed())
+		Consistently(func() error { return k8sClient.Get(ctx, key("main"), &sts) }, 3*time.Second).ShouldNot(Succeed())
+
+		// ...and is once the pause is lifted.
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			cluster.Spec.Paused = false
+			g.Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+		}, timeout).Should(Succeed())
+		Eventually(func() error { return k8sClient.Get(ctx, key("main"), &sts) }, timeout).Should(Succeed())
+	})
+})

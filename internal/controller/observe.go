@@ -1,0 +1,131 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// etcdCallTimeout bounds each call to etcd, so one stuck member cannot stall
+// a reconcile.
+const etcdCallTimeout = 3 * time.Second
+
+// observedCluster is everything one reconcile knows about a cluster. It is
+// filled once by observe and never does I/O afterwards, so every decision
+// and the status are pure functions of it.
+type observedCluster struct {
+	cluster     *etcdv1alpha1.EtcdCluster
+	statefulSet *appsv1.StatefulSet // nil when it does not exist
+	pods        []corev1.Pod        // member pods, by ordinal
+
+	// members is etcd's member list; nil when no member answered.
+	members []etcd.Member
+	// statuses holds each reachable member's own status, by pod name.
+	statuses map[string]*etcd.MemberStatus
+	// etcdErr says why the member list could not be read, for status.
+	etcdErr error
+}
+
+// observe reads the StatefulSet, the member pods and, through the etcd
+// client, the member list and each member's status.
+func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alpha1.EtcdCluster) (*observedCluster, error) {
+	obs := &observedCluster{cluster: cluster, statuses: map[string]*etcd.MemberStatus{}}
+
+	var sts appsv1.StatefulSet
+	err := r.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: resources.StatefulSetName(cluster)}, &sts)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("get statefulset: %w", err)
+	default:
+		obs.statefulSet = &sts
+	}
+
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(cluster.Namespace), client.MatchingLabels(resources.SelectorLabels(cluster))); err != nil {
+		return nil, fmt.Errorf("list member pods: %w", err)
+	}
+	obs.pods = pods.Items
+	sort.Slice(obs.pods, func(i, j int) bool { return podOrdinal(obs.pods[i].Name) < podOrdinal(obs.pods[j].Name) })
+
+	r.observeEtcd(ctx, obs)
+	return obs, nil
+}
+
+// observeEtcd asks the members themselves. An unreachable cluster is an
+// observation, not an error: it is reported in status.
+func (r *EtcdClusterReconciler) observeEtcd(ctx context.Context, obs *observedCluster) {
+	endpoints := map[string]string{} // pod name -> client URL by pod IP
+	var urls []string
+	for _, pod := range obs.pods {
+		if pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
+			continue
+		}
+		url := fmt.Sprintf("http://%s:%d", pod.Status.PodIP, resources.ClientPort)
+		endpoints[pod.Name] = url
+		urls = append(urls, url)
+	}
+	if len(urls) == 0 {
+		obs.etcdErr = fmt.Errorf("no member pod has an IP yet")
+		return
+	}
+
+	c, err := r.EtcdClients(ctx, urls)
+	if err != nil {
+		obs.etcdErr = err
+		return
+	}
+	defer c.Close()
+
+	listCtx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
+	obs.members, obs.etcdErr = c.MemberList(listCtx)
+	cancel()
+
+	for name, url := range endpoints {
+		statusCtx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
+		if s, err := c.Status(statusCtx, url); err == nil {
+			obs.statuses[name] = s
+		}
+		cancel()
+	}
+}
+
+// podOrdinal is the ordinal of a StatefulSet pod name, or -1.
+func podOrdinal(name string) int {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(name[i+1:])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// memberName is the name of an etcd member: its own once it has started,
+// otherwise the pod name in its peer URL (a learner added but not started).
+func memberName(m etcd.Member) string {
+	if m.Name != "" {
+		return m.Name
+	}
+	for _, u := range m.PeerURLs {
+		host := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+		if i := strings.IndexByte(host, '.'); i > 0 {
+			return host[:i]
+		}
+	}
+	return m.IDHex()
+}

@@ -1,0 +1,174 @@
+package controller
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// Condition reasons set by status; the API package documents the rest.
+const (
+	reasonCreating       = "Creating"
+	reasonMembersMissing = "MembersMissing"
+	reasonAllHealthy     = "AllMembersHealthy"
+	reasonSizeChange     = "SizeChangeNotSupported"
+)
+
+// memberStatuses lists etcd's members as status reports them: health and
+// version from each member's own answer, leadership from any answer.
+func memberStatuses(obs *observedCluster) []etcdv1alpha1.MemberStatus {
+	var leader uint64
+	for _, s := range obs.statuses {
+		if s.Leader != 0 {
+			leader = s.Leader
+		}
+	}
+	out := make([]etcdv1alpha1.MemberStatus, 0, len(obs.members))
+	for _, m := range obs.members {
+		name := memberName(m)
+		ms := etcdv1alpha1.MemberStatus{Name: name, ID: m.IDHex(), Learner: m.IsLearner, Leader: m.ID == leader}
+		if len(m.PeerURLs) > 0 {
+			ms.PeerURL = m.PeerURLs[0]
+		}
+		if s, ok := obs.statuses[name]; ok && s.MemberID == m.ID && len(s.Errors) == 0 {
+			ms.Healthy = true
+			ms.Version = s.Version
+			ms.DBSizeBytes = s.DBSize
+			ms.Revision = s.Revision
+		}
+		out = append(out, ms)
+	}
+	return out
+}
+
+// computeStatus derives the whole status from what was observed now. It
+// never reads the conditions of an earlier pass.
+func computeStatus(obs *observedCluster) etcdv1alpha1.EtcdClusterStatus {
+	c := obs.cluster
+	st := etcdv1alpha1.EtcdClusterStatus{
+		ObservedGeneration: c.Generation,
+		Conditions:         append([]metav1.Condition(nil), c.Status.Conditions...),
+		ClusterID:          c.Status.ClusterID,
+		ClientEndpoint:     resources.ClientEndpoint(c),
+		Members:            memberStatuses(obs),
+	}
+	voters := 0
+	for _, m := range st.Members {
+		if !m.Learner {
+			voters++
+			if m.Healthy {
+				st.ReadyMembers++
+			}
+		}
+		if m.Healthy && (st.CurrentVersion == "" || versionLess(m.Version, st.CurrentVersion)) {
+			st.CurrentVersion = m.Version
+		}
+	}
+	for _, s := range obs.statuses {
+		st.ClusterID = fmt.Sprintf("%x", s.ClusterID)
+		break
+	}
+
+	size := int(c.Spec.Size)
+	quorate := voters > 0 && int(st.ReadyMembers) >= resources.Quorum(voters)
+	allHealthy := quorate && int(st.ReadyMembers) == size && voters == size && len(st.Members) == size
+	// A cluster etcd never answered for is still being created; one whose
+	// ID was seen before has lost quorum.
+	neverFormed := st.ClusterID == ""
+
+	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: c.Generation,
+		})
+	}
+	switch {
+	case quorate:
+		set(etcdv1alpha1.ConditionAvailable, metav1.ConditionTrue, etcdv1alpha1.ReasonQuorumHealthy,
+			fmt.Sprintf("%d of %d voting members healthy", st.ReadyMembers, voters))
+	case neverFormed:
+		set(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, reasonCreating, "Waiting for the initial members to form the cluster")
+	default:
+		set(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonQuorumLost,
+			quorumLostMessage(st.ReadyMembers, voters, obs.etcdErr))
+	}
+
+	switch {
+	case allHealthy:
+		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonAllHealthy, "All members are healthy voters")
+	case neverFormed && !quorate:
+		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonCreating, "The cluster is being created")
+	default:
+		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionTrue, reasonMembersMissing,
+			fmt.Sprintf("%d of %d members are healthy voters", st.ReadyMembers, size))
+	}
+
+	sizeChanged := obs.statefulSet != nil && obs.statefulSet.Spec.Replicas != nil && *obs.statefulSet.Spec.Replicas != c.Spec.Size
+	switch {
+	case c.Spec.Paused:
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonPaused, "spec.paused is set: the operator changes nothing")
+		st.Phase = etcdv1alpha1.PhasePaused
+	case sizeChanged:
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, reasonSizeChange,
+			fmt.Sprintf("spec.size is %d but the cluster has %d members: changing the size of a running cluster is not implemented yet, nothing was changed", c.Spec.Size, *obs.statefulSet.Spec.Replicas))
+	case allHealthy:
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonReconciled, "The cluster matches its spec")
+	case neverFormed:
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
+	default:
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, reasonMembersMissing, "Waiting for members to become healthy")
+	}
+
+	if st.Phase == "" {
+		st.Phase = phase(quorate, allHealthy, neverFormed)
+	}
+	return st
+}
+
+func quorumLostMessage(ready int32, voters int, etcdErr error) string {
+	msg := fmt.Sprintf("%d of %d voting members healthy, quorum needs %d; the operator takes no destructive action, a person must decide",
+		ready, voters, resources.Quorum(max(voters, 1)))
+	if etcdErr != nil {
+		msg += ": " + etcdErr.Error()
+	}
+	return msg
+}
+
+func phase(quorate, allHealthy, neverFormed bool) etcdv1alpha1.ClusterPhase {
+	switch {
+	case allHealthy:
+		return etcdv1alpha1.PhaseRunning
+	case quorate:
+		return etcdv1alpha1.PhaseDegraded
+	case neverFormed:
+		return etcdv1alpha1.PhaseCreating
+	default:
+		return etcdv1alpha1.PhaseQuorumLost
+	}
+}
+
+// versionLess compares MAJOR.MINOR.PATCH versions numerically; pre-release
+// suffixes are ignored.
+func versionLess(a, b string) bool {
+	pa, pb := versionParts(a), versionParts(b)
+	for i := range pa {
+		if pa[i] != pb[i] {
+			return pa[i] < pb[i]
+		}
+	}
+	return false
+}
+
+func versionParts(v string) [3]int {
+	var out [3]int
+	core, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), "-")
+	for i, p := range strings.SplitN(core, ".", 3) {
+		out[i], _ = strconv.Atoi(p)
+	}
+	return out
+}

@@ -1,0 +1,158 @@
+package controller
+
+import (
+	"errors"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/etcd"
+)
+
+// threeMembers is a formed 3-member cluster whose leader is member 1; the
+// healthy argument names the members that answered their status call.
+func threeMembers(healthy ...string) *observedCluster {
+	c := &etcdv1alpha1.EtcdCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "main", Namespace: "db", Generation: 4},
+		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16"},
+	}
+	obs := &observedCluster{cluster: c, statuses: map[string]*etcd.MemberStatus{}, statefulSet: &appsv1.StatefulSet{}}
+	obs.statefulSet.Spec.Replicas = ptr.To[int32](3)
+	for i, name := range []string{"main-0", "main-1", "main-2"} {
+		obs.members = append(obs.members, etcd.Member{ID: uint64(i + 1), Name: name, PeerURLs: []string{"http://" + name + ".main-peer.db.svc:2380"}})
+	}
+	for _, name := range healthy {
+		id := uint64(podOrdinal(name) + 1)
+		obs.statuses[name] = &etcd.MemberStatus{MemberID: id, ClusterID: 0xabc, Leader: 1, Version: "3.6.16", DBSize: 20480, Revision: 7}
+	}
+	return obs
+}
+
+func condition(st etcdv1alpha1.EtcdClusterStatus, t string) metav1.Condition {
+	c := meta.FindStatusCondition(st.Conditions, t)
+	if c == nil {
+		return metav1.Condition{}
+	}
+	return *c
+}
+
+func TestComputeStatus(t *testing.T) {
+	tests := []struct {
+		name           string
+		obs            *observedCluster
+		phase          etcdv1alpha1.ClusterPhase
+		ready          int32
+		available      metav1.ConditionStatus
+		availableWhy   string
+		degraded       metav1.ConditionStatus
+		progressing    metav1.ConditionStatus
+		progressingWhy string
+	}{{
+		name: "all healthy", obs: threeMembers("main-0", "main-1", "main-2"),
+		phase: etcdv1alpha1.PhaseRunning, ready: 3,
+		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionFalse, progressingWhy: etcdv1alpha1.ReasonReconciled,
+	}, {
+		name: "one member down keeps quorum but is degraded", obs: threeMembers("main-0", "main-1"),
+		phase: etcdv1alpha1.PhaseDegraded, ready: 2,
+		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonMembersMissing,
+	}, {
+		name: "two members down lose quorum",
+		obs: func() *observedCluster {
+			o := threeMembers("main-0")
+			o.cluster.Status.ClusterID = "abc"
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseQuorumLost, ready: 1,
+		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonQuorumLost,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonMembersMissing,
+	}, {
+		name: "a new cluster no member answered yet is being created",
+		obs: func() *observedCluster {
+			o := threeMembers()
+			o.members, o.etcdErr = nil, errors.New("no member pod has an IP yet")
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseCreating, ready: 0,
+		available: metav1.ConditionFalse, availableWhy: reasonCreating,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionTrue, progressingWhy: reasonCreating,
+	}, {
+		name: "a formed cluster nobody answers for has lost quorum, not being created",
+		obs: func() *observedCluster {
+			o := threeMembers()
+			o.members, o.etcdErr = nil, errors.New("context deadline exceeded")
+			o.cluster.Status.ClusterID = "abc"
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseQuorumLost, ready: 0,
+		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonQuorumLost,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonMembersMissing,
+	}, {
+		name: "a size change is reported, not acted on",
+		obs: func() *observedCluster {
+			o := threeMembers("main-0", "main-1", "main-2")
+			o.cluster.Spec.Size = 5
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseDegraded, ready: 3,
+		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonSizeChange,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := computeStatus(tt.obs)
+			if st.Phase != tt.phase || st.ReadyMembers != tt.ready {
+				t.Errorf("phase %s ready %d, want %s %d", st.Phase, st.ReadyMembers, tt.phase, tt.ready)
+			}
+			if c := condition(st, etcdv1alpha1.ConditionAvailable); c.Status != tt.available || c.Reason != tt.availableWhy {
+				t.Errorf("Available %s/%s, want %s/%s (%s)", c.Status, c.Reason, tt.available, tt.availableWhy, c.Message)
+			}
+			if c := condition(st, etcdv1alpha1.ConditionDegraded); c.Status != tt.degraded {
+				t.Errorf("Degraded %s, want %s (%s)", c.Status, tt.degraded, c.Message)
+			}
+			if c := condition(st, etcdv1alpha1.ConditionProgressing); c.Status != tt.progressing || c.Reason != tt.progressingWhy {
+				t.Errorf("Progressing %s/%s, want %s/%s", c.Status, c.Reason, tt.progressing, tt.progressingWhy)
+			}
+			if st.ObservedGeneration != 4 {
+				t.Errorf("observedGeneration %d", st.ObservedGeneration)
+			}
+		})
+	}
+}
+
+func TestMemberStatusesReportLeaderLearnerAndHealth(t *testing.T) {
+	obs := threeMembers("main-0", "main-1")
+	obs.members = append(obs.members, etcd.Member{ID: 9, IsLearner: true, PeerURLs: []string{"http://main-3.main-peer.db.svc:2380"}})
+	got := memberStatuses(obs)
+	if len(got) != 4 {
+		t.Fatalf("want 4 members, got %d", len(got))
+	}
+	if !got[0].Leader || got[1].Leader || !got[0].Healthy || got[2].Healthy {
+		t.Errorf("leader/health wrong: %+v", got[:3])
+	}
+	if got[0].ID != "1" || got[0].Version != "3.6.16" || got[0].DBSizeBytes != 20480 || got[0].Revision != 7 {
+		t.Errorf("member 0: %+v", got[0])
+	}
+	if got[3].Name != "main-3" || !got[3].Learner {
+		t.Errorf("unstarted learner should be named from its peer URL: %+v", got[3])
+	}
+}
+
+func TestCurrentVersionIsTheLowestHealthyVersion(t *testing.T) {
+	obs := threeMembers("main-0", "main-1", "main-2")
+	obs.statuses["main-1"].Version = "3.5.21"
+	if got := computeStatus(obs).CurrentVersion; got != "3.5.21" {
+		t.Fatalf("currentVersion %s, want 3.5.21", got)
+	}
+}
+
+func TestVersionLessComparesNumerically(t *testing.T) {
+	if !versionLess("3.6.9", "3.6.10") || versionLess("3.10.0", "3.9.0") || versionLess("3.6.1", "3.6.1") {
+		t.Fatal("versionLess compares as text")
+	}
+}

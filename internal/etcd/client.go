@@ -1,0 +1,46 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+)
+
+// Member is one etcd member as the member list reports it.
+type Member struct {
+	ID         uint64
+	Name       string // empty until the member has started once
+	PeerURLs   []string
+	ClientURLs []string
+	IsLearner  bool
+}
+
+// IDHex is the member ID as etcdctl prints it.
+func (m Member) IDHex() string { return fmt.Sprintf("%x", m.ID) }
+
+// MemberStatus is what one member says of itself.
+type MemberStatus struct {
+	MemberID  uint64
+	ClusterID uint64
+	Leader    uint64
+	Version   string
+	DBSize    int64
+	Revision  int64
+	RaftIndex uint64
+	IsLearner bool
+	Errors    []string
+}
+
+// Client is what the controllers ask of one etcd cluster.
+type Client interface {
+	// MemberList lists the cluster's members, as the member answering sees
+	// them.
+	MemberList(ctx context.Context) ([]Member, error)
+	// Status asks the member at endpoint about itself.
+	Status(ctx context.Context, endpoint string) (*MemberStatus, error)
+	// Close releases the connections.
+	Close() error
+}
+
+// ClientFactory opens a Client to a cluster through the given endpoints
+// (client URLs of its members).
+type ClientFactory func(ctx context.Context, endpoints []string) (Client, error)

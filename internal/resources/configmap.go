@@ -1,0 +1,50 @@
+package resources
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+)
+
+// Initial cluster states, as etcd's --initial-cluster-state takes them.
+const (
+	InitialClusterStateNew      = "new"
+	InitialClusterStateExisting = "existing"
+)
+
+// BootstrapConfigMap holds the settings a member reads only when its data
+// directory is empty: who the cluster's members are and whether the cluster
+// is new. Members with data ignore them, so the operator may change them
+// before it adds a member. The keys are etcd's environment variables and
+// reach the container through envFrom.
+func BootstrapConfigMap(c *etcdv1alpha1.EtcdCluster, members []string, state string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName(c), Namespace: c.Namespace, Labels: Labels(c)},
+		Data: map[string]string{
+			"ETCD_INITIAL_CLUSTER":       InitialCluster(c, members),
+			"ETCD_INITIAL_CLUSTER_STATE": state,
+			"ETCD_INITIAL_CLUSTER_TOKEN": ClusterToken(c),
+		},
+	}
+}
+
+// InitialCluster is etcd's --initial-cluster: name=peerURL for each member.
+func InitialCluster(c *etcdv1alpha1.EtcdCluster, members []string) string {
+	parts := make([]string, 0, len(members))
+	for _, m := range members {
+		parts = append(parts, m+"="+PeerURL(c, m))
+	}
+	return strings.Join(parts, ",")
+}
+
+// InitialMembers are the member names of a cluster bootstrapped at size n.
+func InitialMembers(c *etcdv1alpha1.EtcdCluster, n int) []string {
+	members := make([]string, n)
+	for i := range members {
+		members[i] = MemberName(c, i)
+	}
+	return members
+}

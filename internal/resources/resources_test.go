@@ -1,0 +1,143 @@
+package resources
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+)
+
+func testCluster() *etcdv1alpha1.EtcdCluster {
+	return &etcdv1alpha1.EtcdCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "main", Namespace: "db", UID: "1234"},
+		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16"},
+	}
+}
+
+func TestInitialClusterListsEveryMemberByStableDNSName(t *testing.T) {
+	c := testCluster()
+	got := InitialCluster(c, InitialMembers(c, 3))
+	want := "main-0=http://main-0.main-peer.db.svc:2380,main-1=http://main-1.main-peer.db.svc:2380,main-2=http://main-2.main-peer.db.svc:2380"
+	if got != want {
+		t.Fatalf("InitialCluster:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestBootstrapConfigMapTokenIsUniqueToTheObject(t *testing.T) {
+	a, b := testCluster(), testCluster()
+	b.UID = "5678"
+	ta := BootstrapConfigMap(a, InitialMembers(a, 3), InitialClusterStateNew).Data["ETCD_INITIAL_CLUSTER_TOKEN"]
+	tb := BootstrapConfigMap(b, InitialMembers(b, 3), InitialClusterStateNew).Data["ETCD_INITIAL_CLUSTER_TOKEN"]
+	if ta == tb {
+		t.Fatalf("two objects of the same name share the cluster token %q", ta)
+	}
+}
+
+func TestQuorum(t *testing.T) {
+	for size, want := range map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 9: 5} {
+		if got := Quorum(size); got != want {
+			t.Errorf("Quorum(%d) = %d, want %d", size, got, want)
+		}
+	}
+}
+
+func TestPodDisruptionBudgetKeepsQuorum(t *testing.T) {
+	c := testCluster()
+	c.Spec.Size = 5
+	if got := PodDisruptionBudget(c).Spec.MinAvailable.IntValue(); got != 3 {
+		t.Fatalf("minAvailable = %d, want 3 for 5 members", got)
+	}
+}
+
+func TestPeerServicePublishesNotReadyMembers(t *testing.T) {
+	svc := PeerService(testCluster())
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone || !svc.Spec.PublishNotReadyAddresses {
+		t.Fatalf("peer service must be headless and publish not-ready addresses: %+v", svc.Spec)
+	}
+}
+
+func TestStatefulSet(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*etcdv1alpha1.EtcdCluster)
+		check func(*testing.T, *appsv1.StatefulSet)
+	}{{
+		name: "defaults: parallel, OnDelete, 1Gi claim, official image",
+		check: func(t *testing.T, s *appsv1.StatefulSet) {
+			if s.Spec.PodManagementPolicy != appsv1.ParallelPodManagement || s.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType {
+				t.Errorf("policy %s, strategy %s", s.Spec.PodManagementPolicy, s.Spec.UpdateStrategy.Type)
+			}
+			if len(s.Spec.VolumeClaimTemplates) != 1 {
+				t.Fatalf("want one claim template, got %d", len(s.Spec.VolumeClaimTemplates))
+			}
+			if got := s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().String(); got != "1Gi" {
+				t.Errorf("claim size %s", got)
+			}
+			if got := s.Spec.Template.Spec.Containers[0].Image; got != "gcr.io/etcd-development/etcd:v3.6.16" {
+				t.Errorf("image %s", got)
+			}
+			if s.Spec.ServiceName != "main-peer" {
+				t.Errorf("serviceName %s", s.Spec.ServiceName)
+			}
+		},
+	}, {
+		name: "emptyDir storage has no claim",
+		edit: func(c *etcdv1alpha1.EtcdCluster) {
+			c.Spec.Storage = &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+		},
+		check: func(t *testing.T, s *appsv1.StatefulSet) {
+			if len(s.Spec.VolumeClaimTemplates) != 0 || s.Spec.Template.Spec.Volumes[0].EmptyDir == nil {
+				t.Errorf("want an emptyDir volume and no claim")
+			}
+		},
+	}, {
+		name: "storage class, size, image and options are passed through",
+		edit: func(c *etcdv1alpha1.EtcdCluster) {
+			c.Spec.Storage = &etcdv1alpha1.StorageSpec{StorageClassName: ptr.To("fast"), Size: ptr.To(resource.MustParse("5Gi"))}
+			c.Spec.Image = "registry.example/etcd:custom"
+			c.Spec.Options = &etcdv1alpha1.EtcdOptions{QuotaBackendBytes: ptr.To(resource.MustParse("4Gi")), HeartbeatIntervalMillis: ptr.To[int32](200)}
+		},
+		check: func(t *testing.T, s *appsv1.StatefulSet) {
+			claim := s.Spec.VolumeClaimTemplates[0]
+			if *claim.Spec.StorageClassName != "fast" || claim.Spec.Resources.Requests.Storage().String() != "5Gi" {
+				t.Errorf("claim %+v", claim.Spec)
+			}
+			ctr := s.Spec.Template.Spec.Containers[0]
+			if ctr.Image != "registry.example/etcd:custom" {
+				t.Errorf("image %s", ctr.Image)
+			}
+			env := map[string]string{}
+			for _, e := range ctr.Env {
+				env[e.Name] = e.Value
+			}
+			if env["ETCD_QUOTA_BACKEND_BYTES"] != "4294967296" || env["ETCD_HEARTBEAT_INTERVAL"] != "200" {
+				t.Errorf("env %v", env)
+			}
+		},
+	}, {
+		name: "pod template labels cannot override the selector label",
+		edit: func(c *etcdv1alpha1.EtcdCluster) {
+			c.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{Labels: map[string]string{LabelCluster: "other", "team": "a"}}
+		},
+		check: func(t *testing.T, s *appsv1.StatefulSet) {
+			l := s.Spec.Template.Labels
+			if l[LabelCluster] != "main" || l["team"] != "a" {
+				t.Errorf("labels %v", l)
+			}
+		},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testCluster()
+			if tt.edit != nil {
+				tt.edit(c)
+			}
+			tt.check(t, StatefulSet(c, 3))
+		})
+	}
+}
