@@ -15,7 +15,7 @@ mkdir -p "$(dirname "$output")"
 tmp="$output.partial.$$"
 trap 'rm -f "$tmp"' EXIT
 
-echo "Building $(basename "$output") from $package (first build of Kubernetes commands takes minutes)" >&2
+echo "Building $(basename "$output") from $package (a first build of a large command takes minutes)" >&2
 start=$SECONDS
 (cd "$module_dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$package")
 mv "$tmp" "$output"

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and tests need and a fresh machine
-# may lack. Go itself must already be on PATH (1.26 or newer); every Go tool
-# is built from the module proxy by the Makefile.
+# Installs the Debian packages a fresh machine may lack. Go itself must
+# already be on PATH (1.26 or newer); every Go tool is built from the module
+# proxy by the Makefile.
+#
+#   hack/install-prereqs.sh           what the build and 'make test' need
+#   hack/install-prereqs.sh cluster   and what the local cluster needs
 set -euo pipefail
 
 packages=(make git ca-certificates)
+if [ "${1:-}" = cluster ]; then
+  # Container runtime, pod networking, Service rules, the local-path
+  # provisioner's helper image (busybox), certificates and health checks.
+  packages+=(containerd runc containernetworking-plugins iptables conntrack busybox-static openssl curl procps iproute2)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
