@@ -17,7 +17,16 @@ CONTROLLER_TOOLS_VERSION := $(call tool_version,hack/tools/go.mod,sigs.k8s.io/co
 KUBE_VERSION := $(call tool_version,hack/tools/kubernetes/go.mod,k8s.io/kubernetes)
 ETCD_VERSION := $(call tool_version,hack/tools/etcd/go.mod,go.etcd.io/etcd/server/v3)
 
+COREDNS_VERSION := $(call tool_version,hack/tools/coredns/go.mod,github.com/coredns/coredns)
+LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-provisioner/go.mod,github.com/rancher/local-path-provisioner)
+
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
+LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
+# Programs of hack/localcluster; rebuilt when their source changes.
+LOCALCLUSTER_BIN := $(LOCALBIN)/localcluster
+LOCALCLUSTER_SRC := $(shell find hack/localcluster -name '*.go' -o -name go.mod -o -name go.sum)
+IMAGES_DIR := $(LOCALBIN)/images
 KUBE_BIN := $(LOCALBIN)/kubernetes-$(KUBE_VERSION)
 ETCD_BIN := $(LOCALBIN)/etcd-$(ETCD_VERSION)
 ENVTEST_ASSETS := $(LOCALBIN)/envtest/kubernetes-$(KUBE_VERSION)-etcd-$(ETCD_VERSION)
@@ -61,7 +70,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/coredns hack/tools/local-path-provisioner hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -105,11 +114,94 @@ $(ETCD_BIN)/etcd:
 $(ETCD_BIN)/etcdctl:
 	hack/build-tool.sh hack/tools/etcd go.etcd.io/etcd/etcdctl/v3 $@
 
+$(ETCD_BIN)/etcdutl:
+	hack/build-tool.sh hack/tools/etcd go.etcd.io/etcd/etcdutl/v3 $@
+
+$(COREDNS):
+	hack/build-tool.sh hack/tools/coredns github.com/coredns/coredns $@
+
+$(LOCAL_PATH_PROVISIONER):
+	hack/build-tool.sh hack/tools/local-path-provisioner github.com/rancher/local-path-provisioner $@
+
+$(LOCALCLUSTER_BIN)/%: $(LOCALCLUSTER_SRC)
+	hack/build-tool.sh hack/localcluster ./cmd/$* $@
+
 .PHONY: envtest-assets
 envtest-assets: $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcd ## Build kube-apiserver, kubectl and etcd for envtest.
 	@mkdir -p $(ENVTEST_ASSETS)
 	@ln -sf $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcd $(ENVTEST_ASSETS)/
 	@echo "KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS)"
+
+##@ Local cluster (a real single-node Kubernetes on this machine; needs root)
+
+CLUSTER_DIR ?= /var/lib/quorum-local-cluster
+CLUSTER_ENV = QUORUM_CLUSTER_DIR=$(CLUSTER_DIR) KUBE_BIN=$(KUBE_BIN) ETCD_BIN=$(ETCD_BIN) COREDNS=$(COREDNS) \
+	LOCAL_PATH_PROVISIONER=$(LOCAL_PATH_PROVISIONER) LOCALCLUSTER_BIN=$(LOCALCLUSTER_BIN) IMAGES_DIR=$(IMAGES_DIR)
+KUBECONFIG_LOCAL := $(LOCALBIN)/kubeconfig
+KUBECTL_LOCAL = $(KUBE_BIN)/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
+CLUSTER_BINARIES = $(addprefix $(KUBE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) \
+	$(ETCD_BIN)/etcd $(COREDNS) $(LOCAL_PATH_PROVISIONER) $(LOCALCLUSTER_BIN)/dnsquery
+
+# Images made from binaries built here (hack/localcluster/cmd/image), under
+# the names the operator and the cluster use, so nothing is ever pulled.
+$(IMAGES_DIR)/pause.tar: $(LOCALCLUSTER_BIN)/image $(LOCALCLUSTER_BIN)/pause
+	@mkdir -p $(@D)
+	$(LOCALCLUSTER_BIN)/image --name registry.k8s.io/pause:3.10 --out $@ --add /pause=$(LOCALCLUSTER_BIN)/pause --cmd /pause
+
+$(IMAGES_DIR)/etcd-$(ETCD_VERSION).tar: $(LOCALCLUSTER_BIN)/image $(ETCD_BIN)/etcd $(ETCD_BIN)/etcdctl $(ETCD_BIN)/etcdutl
+	@mkdir -p $(@D)
+	$(LOCALCLUSTER_BIN)/image --name gcr.io/etcd-development/etcd:$(ETCD_VERSION) --out $@ --cmd /usr/local/bin/etcd \
+		--add /usr/local/bin/etcd=$(ETCD_BIN)/etcd --add /usr/local/bin/etcdctl=$(ETCD_BIN)/etcdctl \
+		--add /usr/local/bin/etcdutl=$(ETCD_BIN)/etcdutl --dir /var/lib/etcd --dir /tmp
+
+$(IMAGES_DIR)/busybox.tar: $(LOCALCLUSTER_BIN)/image
+	@mkdir -p $(@D)
+	$(LOCALCLUSTER_BIN)/image --name quorum.local/busybox:1 --out $@ --cmd /bin/sh --add /bin/busybox=/bin/busybox \
+		$(foreach a,sh mkdir rm ls cat,--link /bin/$(a)=busybox)
+
+.PHONY: image
+image: $(LOCALCLUSTER_BIN)/image ## Build the operator image ($(IMG)) into bin/images without a container daemon.
+	@mkdir -p $(IMAGES_DIR)
+	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/manager-linux ./cmd
+	$(LOCALCLUSTER_BIN)/image --name $(IMG) --out $(IMAGES_DIR)/manager.tar --add /manager=$(LOCALBIN)/manager-linux \
+		--cmd /manager --user 65532:65532
+
+.PHONY: images
+images: image $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/etcd-$(ETCD_VERSION).tar $(IMAGES_DIR)/busybox.tar ## Build every image the local cluster and the tests use.
+
+.PHONY: cluster-up
+cluster-up: $(CLUSTER_BINARIES) images ## Start the local single-node Kubernetes (idempotent); KUBECONFIG is bin/kubeconfig.
+	hack/install-prereqs.sh cluster
+	$(CLUSTER_ENV) hack/localcluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and remove everything it added; fails if anything remains.
+	$(CLUSTER_ENV) hack/localcluster/down.sh
+
+.PHONY: load-image
+load-image: image ## Import the operator image into the local cluster's containerd.
+	ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $(IMAGES_DIR)/manager.tar >/dev/null
+
+.PHONY: deploy
+deploy: manifests load-image ## Deploy the operator from config/default with the locally built image, and restart it.
+	$(KUBE_BIN)/kubectl kustomize config/default | $(KUBECTL_LOCAL) apply --server-side --force-conflicts -f -
+	$(KUBECTL_LOCAL) -n quorum-system rollout restart deployment/quorum-controller-manager
+	$(KUBECTL_LOCAL) -n quorum-system rollout status deployment/quorum-controller-manager --timeout=180s
+
+.PHONY: demo
+demo: cluster-up deploy ## On a fresh machine: the local cluster, the operator, and a sample 3-member EtcdCluster.
+	$(KUBECTL_LOCAL) apply -f config/samples/etcd_v1alpha1_etcdcluster.yaml
+	$(KUBECTL_LOCAL) wait etcdcluster/example --for=condition=Available --timeout=300s
+	$(KUBECTL_LOCAL) get etcdcluster,statefulset,pods,pvc -o wide
+	@echo
+	@echo "Reach it:  export KUBECONFIG=$(KUBECONFIG_LOCAL)"
+	@echo "           kubectl exec example-0 -- etcdctl endpoint status --cluster -w table"
+	@echo "Stop all:  make cluster-down"
+
+.PHONY: test-e2e
+test-e2e: manifests load-image $(KUBE_BIN)/kubectl ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl go test ./test/e2e/ -v -count=1 -timeout 40m \
+		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
 
 .PHONY: clean
 clean: ## Remove built binaries of this repo (cached tools under bin/ stay).

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+var _ = Describe("An EtcdCluster", Label("basic"), func() {
+	It("runs 3 healthy voting members that serve every write from every member, and is removed whole", func() {
+		ns := newNamespace()
+		cluster := createCluster(ns, "basic", 3)
+
+		By("checking the members through the etcd client")
+		endpoints := memberEndpoints(cluster)
+		Expect(endpoints).To(HaveLen(3))
+		cli := etcdClient(values(endpoints)...)
+		callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		list, err := cli.MemberList(callCtx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(list.Members).To(HaveLen(3))
+		leaders := map[uint64]bool{}
+		for name, url := range endpoints {
+			Expect(list.Members).To(ContainElement(HaveField("Name", name)))
+			st, err := cli.Status(callCtx, url)
+			Expect(err).NotTo(HaveOccurred(), "status of %s", name)
+			Expect(st.IsLearner).To(BeFalse(), "%s is a learner", name)
+			Expect(st.Errors).To(BeEmpty())
+			Expect(st.Header.ClusterId).To(Equal(list.Header.ClusterId))
+			leaders[st.Leader] = true
+		}
+		Expect(leaders).To(HaveLen(1), "members disagree on the leader")
+		Expect(cluster.Status.Members).To(HaveLen(3))
+		Expect(cluster.Status.CurrentVersion).To(Equal(etcdVersion))
+
+		By("writing once and reading the key from every member")
+		_, err = cli.Put(callCtx, "/e2e/hello", "world")
+		Expect(err).NotTo(HaveOccurred())
+		for name, url := range endpoints {
+			member := etcdClient(url)
+			Eventually(func(g Gomega) {
+				// Serializable: answered by this member from its own copy.
+				resp, err := member.Get(ctx, "/e2e/hello", clientv3.WithSerializable())
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(resp.Kvs).To(HaveLen(1), "member %s", name)
+				g.Expect(string(resp.Kvs[0].Value)).To(Equal("world"))
+			}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+		}
+
+		By("deleting the EtcdCluster")
+		Expect(k8sClient.Delete(ctx, cluster)).To(Succeed())
+		key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+		gone := func(obj client.Object, name string) func() bool {
+			return func() bool {
+				err := k8sClient.Get(ctx, key(name), obj)
+				return err != nil && client.IgnoreNotFound(err) == nil
+			}
+		}
+		Eventually(gone(&appsv1.StatefulSet{}, resources.StatefulSetName(cluster)), 2*time.Minute, time.Second).Should(BeTrue())
+		Eventually(gone(&corev1.Service{}, resources.PeerServiceName(cluster)), time.Minute, time.Second).Should(BeTrue())
+		Eventually(gone(&corev1.Service{}, resources.ClientServiceName(cluster)), time.Minute, time.Second).Should(BeTrue())
+		Eventually(gone(&corev1.ConfigMap{}, resources.ConfigMapName(cluster)), time.Minute, time.Second).Should(BeTrue())
+		Eventually(gone(&policyv1.PodDisruptionBudget{}, resources.PodDisruptionBudgetName(cluster)), time.Minute, time.Second).Should(BeTrue())
+		Eventually(func(g Gomega) {
+			var pods corev1.PodList
+			g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels(resources.SelectorLabels(cluster)))).To(Succeed())
+			g.Expect(pods.Items).To(BeEmpty())
+			var pvcs corev1.PersistentVolumeClaimList
+			g.Expect(k8sClient.List(ctx, &pvcs, client.InNamespace(ns))).To(Succeed())
+			g.Expect(pvcs.Items).To(BeEmpty())
+		}, 3*time.Minute, 2*time.Second).Should(Succeed())
+	})
+})

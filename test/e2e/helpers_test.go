@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// etcdVersion is the version the suite's clusters run; its image must be on
+// the node.
+var etcdVersion = envOr("E2E_ETCD_VERSION", "3.6.16")
+
+// newNamespace gives a spec its own namespace, deleted after it.
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	DeferCleanup(func() {
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ns))).To(Succeed())
+	})
+	return ns.Name
+}
+
+// createCluster applies an EtcdCluster of the given size and waits until it
+// reports Available with every member ready.
+func createCluster(namespace, name string, size int32) *etcdv1alpha1.EtcdCluster {
+	c := &etcdv1alpha1.EtcdCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: size, Version: etcdVersion},
+	}
+	Expect(k8sClient.Create(ctx, c)).To(Succeed())
+	waitAvailable(c, int(size))
+	return c
+}
+
+func waitAvailable(c *etcdv1alpha1.EtcdCluster, ready int) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
+		g.Expect(meta.IsStatusConditionTrue(c.Status.Conditions, etcdv1alpha1.ConditionAvailable)).To(BeTrue(), "conditions: %+v", c.Status.Conditions)
+		g.Expect(c.Status.ReadyMembers).To(BeEquivalentTo(ready))
+	}, 5*time.Minute, 2*time.Second).Should(Succeed())
+}
+
+// memberEndpoints are the client URLs of the cluster's running member pods,
+// by pod IP.
+func memberEndpoints(c *etcdv1alpha1.EtcdCluster) map[string]string {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
+	out := map[string]string{}
+	for _, p := range pods.Items {
+		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
+			out[p.Name] = fmt.Sprintf("http://%s:%d", p.Status.PodIP, resources.ClientPort)
+		}
+	}
+	return out
+}
+
+// etcdClient is a client to the given members, closed after the spec.
+func etcdClient(endpoints ...string) *clientv3.Client {
+	GinkgoHelper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(cli.Close)
+	return cli
+}
+
+func values(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
