@@ -45,6 +45,7 @@ type EtcdClusterReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -67,13 +68,14 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 
+	plan := step{kind: stepNone}
 	if !cluster.Spec.Paused {
-		if err := r.act(ctx, obs); err != nil {
+		if plan, err = r.act(ctx, obs); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 
-	status := computeStatus(obs)
+	status := computeStatus(obs, plan)
 	if err := r.writeStatus(ctx, &cluster, status); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -84,22 +86,25 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	return ctrl.Result{RequeueAfter: requeueWhileChanging}, nil
 }
 
-// act takes the next step toward the spec.
-func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) error {
+// act takes the next step toward the spec and says which it took.
+func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (step, error) {
 	c := obs.cluster
 	// Services first: members find each other through the peer Service.
 	if err := r.ensureServices(ctx, c); err != nil {
-		return err
+		return step{}, err
 	}
 	created, err := r.ensureCreated(ctx, obs)
-	if err != nil {
-		return err
+	if err != nil || created {
+		if created {
+			r.event(c, corev1.EventTypeNormal, "Creating", "Creating %d members of etcd %s", c.Spec.Size, c.Spec.Version)
+		}
+		return step{kind: stepNone}, err
 	}
-	if created {
-		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "Creating", "Create",
-			"Creating %d members of etcd %s", c.Spec.Size, c.Spec.Version)
+	plan := planMembership(obs)
+	if plan.kind != stepNone && plan.kind != stepWait {
+		logf.FromContext(ctx).Info("Membership step", "step", plan.kind, "member", plan.member, "reason", plan.reason)
 	}
-	return nil
+	return plan, r.execute(ctx, obs, plan)
 }
 
 // writeStatus patches status when it changed, and says so in events when
@@ -116,11 +121,10 @@ func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1
 	}
 	switch {
 	case status.Phase == etcdv1alpha1.PhaseQuorumLost && wasPhase != etcdv1alpha1.PhaseQuorumLost:
-		r.Recorder.Eventf(c, nil, corev1.EventTypeWarning, "QuorumLost", "Observe",
+		r.event(c, corev1.EventTypeWarning, "QuorumLost",
 			"Fewer than a quorum of members are healthy; the operator will not change membership until it returns")
 	case status.Phase == etcdv1alpha1.PhaseRunning && wasPhase != etcdv1alpha1.PhaseRunning:
-		r.Recorder.Eventf(c, nil, corev1.EventTypeNormal, "Available", "Observe",
-			"All %d members are healthy", status.ReadyMembers)
+		r.event(c, corev1.EventTypeNormal, "Available", "All %d members are healthy", status.ReadyMembers)
 	}
 	return nil
 }

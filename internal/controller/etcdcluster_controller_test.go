@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -32,6 +33,9 @@ var _ = Describe("EtcdCluster reconciler", func() {
 			Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16"},
 		}
 		Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
+		// envtest has no garbage collector and deletes no namespace: remove
+		// the cluster so it stops reconciling against the shared fake.
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, cluster))).To(Succeed()) })
 	})
 
 	key := func(name string) client.ObjectKey { return client.ObjectKey{Namespace: cluster.Namespace, Name: name} }
@@ -70,20 +74,9 @@ var _ = Describe("EtcdCluster reconciler", func() {
 	It("reports Available with every member once etcd answers", func() {
 		// Stand-ins for the member pods a kubelet would run, with the IPs
 		// the fake's members answer on.
-		fakeEtcd.Members, fakeEtcd.Statuses = nil, map[string]*etcd.MemberStatus{}
+		resetFake()
 		for i := range 3 {
-			name := fmt.Sprintf("main-%d", i)
-			ip := fmt.Sprintf("10.0.0.%d", i+1)
-			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cluster.Namespace, Labels: resources.SelectorLabels(cluster)},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "etcd", Image: "etcd"}}},
-			}
-			Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-			pod.Status.PodIP = ip
-			Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
-			id := uint64(100 + i)
-			fakeEtcd.Members = append(fakeEtcd.Members, etcd.Member{ID: id, Name: name, PeerURLs: []string{resources.PeerURL(cluster, name)}})
-			fakeEtcd.Statuses["http://"+ip+":2379"] = &etcd.MemberStatus{MemberID: id, ClusterID: 0xfeed, Leader: 101, Version: "3.6.16"}
+			startMember(cluster, i, false)
 		}
 
 		Eventually(func(g Gomega) {
@@ -125,4 +118,90 @@ var _ = Describe("EtcdCluster reconciler", func() {
 		}, timeout).Should(Succeed())
 		Eventually(func() error { return k8sClient.Get(ctx, key("main"), &sts) }, timeout).Should(Succeed())
 	})
+
+	It("scales out one learner at a time: member add, then its pod, then promote", func() {
+		resetFake()
+		for i := range 3 {
+			startMember(cluster, i, false)
+		}
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
+		}, timeout).Should(Succeed())
+
+		cluster.Spec.Size = 4
+		Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+
+		By("adding main-3 to etcd as a learner and only then starting its pod")
+		peerURL := resources.PeerURL(cluster, "main-3")
+		Eventually(fakeCalls, timeout).Should(ContainElement("add " + peerURL))
+		var sts appsv1.StatefulSet
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), &sts)).To(Succeed())
+			g.Expect(*sts.Spec.Replicas).To(BeEquivalentTo(4))
+		}, timeout).Should(Succeed())
+		var cm corev1.ConfigMap
+		Expect(k8sClient.Get(ctx, key("main-config"), &cm)).To(Succeed())
+		Expect(cm.Data).To(HaveKeyWithValue("ETCD_INITIAL_CLUSTER_STATE", "existing"))
+		Expect(cm.Data["ETCD_INITIAL_CLUSTER"]).To(ContainSubstring("main-3=" + peerURL))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseScaling))
+		}, timeout).Should(Succeed())
+		Consistently(fakeCalls, 2*time.Second).ShouldNot(ContainElement(HavePrefix("promote")), "promoted a learner that never started")
+
+		By("promoting main-3 once its pod answers")
+		startMember(cluster, 3, true)
+		Eventually(fakeCalls, timeout).Should(ContainElement(HavePrefix("promote")))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
+			g.Expect(cluster.Status.ReadyMembers).To(BeEquivalentTo(4))
+		}, timeout).Should(Succeed())
+		Expect(fakeCalls()).To(HaveLen(2), "one add and one promote, nothing else")
+	})
 })
+
+// resetFake empties the fake etcd for a spec.
+func resetFake() {
+	fakeEtcd.Lock()
+	defer fakeEtcd.Unlock()
+	fakeEtcd.Members, fakeEtcd.Statuses, fakeEtcd.Calls = nil, map[string]*etcd.MemberStatus{}, nil
+}
+
+func fakeCalls() []string {
+	fakeEtcd.Lock()
+	defer fakeEtcd.Unlock()
+	return append([]string(nil), fakeEtcd.Calls...)
+}
+
+// startMember stands in for the kubelet and etcd: a member pod with an IP,
+// answering its status call as member main-<ordinal>. A learner the
+// operator added is answered for under the ID the fake gave it.
+func startMember(c *etcdv1alpha1.EtcdCluster, ordinal int, added bool) {
+	GinkgoHelper()
+	name := resources.MemberName(c, ordinal)
+	ip := fmt.Sprintf("10.0.%d.%d", len(c.Namespace)%200, ordinal+1)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace, Labels: resources.SelectorLabels(c)},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "etcd", Image: "etcd"}}},
+	}
+	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+	pod.Status.PodIP = ip
+	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+
+	fakeEtcd.Lock()
+	defer fakeEtcd.Unlock()
+	id := uint64(100 + ordinal)
+	if added {
+		for i, m := range fakeEtcd.Members {
+			if slices.Contains(m.PeerURLs, resources.PeerURL(c, name)) {
+				fakeEtcd.Members[i].Name = name
+				id = m.ID
+			}
+		}
+	} else {
+		fakeEtcd.Members = append(fakeEtcd.Members, etcd.Member{ID: id, Name: name, PeerURLs: []string{resources.PeerURL(c, name)}})
+	}
+	fakeEtcd.Statuses["http://"+ip+":2379"] = &etcd.MemberStatus{MemberID: id, ClusterID: 0xfeed, Leader: 101, Version: "3.6.16"}
+}

@@ -29,6 +29,7 @@ type observedCluster struct {
 	cluster     *etcdv1alpha1.EtcdCluster
 	statefulSet *appsv1.StatefulSet // nil when it does not exist
 	pods        []corev1.Pod        // member pods, by ordinal
+	claims      []corev1.PersistentVolumeClaim
 
 	// members is etcd's member list; nil when no member answered.
 	members []etcd.Member
@@ -60,6 +61,12 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 	obs.pods = pods.Items
 	sort.Slice(obs.pods, func(i, j int) bool { return podOrdinal(obs.pods[i].Name) < podOrdinal(obs.pods[j].Name) })
 
+	var claims corev1.PersistentVolumeClaimList
+	if err := r.List(ctx, &claims, client.InNamespace(cluster.Namespace), client.MatchingLabels(resources.SelectorLabels(cluster))); err != nil {
+		return nil, fmt.Errorf("list member claims: %w", err)
+	}
+	obs.claims = claims.Items
+
 	r.observeEtcd(ctx, obs)
 	return obs, nil
 }
@@ -67,22 +74,7 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 // observeEtcd asks the members themselves. An unreachable cluster is an
 // observation, not an error: it is reported in status.
 func (r *EtcdClusterReconciler) observeEtcd(ctx context.Context, obs *observedCluster) {
-	endpoints := map[string]string{} // pod name -> client URL by pod IP
-	var urls []string
-	for _, pod := range obs.pods {
-		if pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
-			continue
-		}
-		url := fmt.Sprintf("http://%s:%d", pod.Status.PodIP, resources.ClientPort)
-		endpoints[pod.Name] = url
-		urls = append(urls, url)
-	}
-	if len(urls) == 0 {
-		obs.etcdErr = fmt.Errorf("no member pod has an IP yet")
-		return
-	}
-
-	c, err := r.EtcdClients(ctx, urls)
+	c, err := r.openEtcd(ctx, obs)
 	if err != nil {
 		obs.etcdErr = err
 		return
@@ -93,10 +85,14 @@ func (r *EtcdClusterReconciler) observeEtcd(ctx context.Context, obs *observedCl
 	obs.members, obs.etcdErr = c.MemberList(listCtx)
 	cancel()
 
-	for name, url := range endpoints {
+	for _, pod := range obs.pods {
+		url, ok := podEndpoint(obs, pod.Name)
+		if !ok {
+			continue
+		}
 		statusCtx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
 		if s, err := c.Status(statusCtx, url); err == nil {
-			obs.statuses[name] = s
+			obs.statuses[pod.Name] = s
 		}
 		cancel()
 	}

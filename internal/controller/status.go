@@ -17,7 +17,8 @@ const (
 	reasonCreating       = "Creating"
 	reasonMembersMissing = "MembersMissing"
 	reasonAllHealthy     = "AllMembersHealthy"
-	reasonSizeChange     = "SizeChangeNotSupported"
+	reasonScaling        = "Scaling"
+	reasonWaiting        = "Waiting"
 )
 
 // memberStatuses lists etcd's members as status reports them: health and
@@ -49,7 +50,7 @@ func memberStatuses(obs *observedCluster) []etcdv1alpha1.MemberStatus {
 
 // computeStatus derives the whole status from what was observed now. It
 // never reads the conditions of an earlier pass.
-func computeStatus(obs *observedCluster) etcdv1alpha1.EtcdClusterStatus {
+func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStatus {
 	c := obs.cluster
 	st := etcdv1alpha1.EtcdClusterStatus{
 		ObservedGeneration: c.Generation,
@@ -77,7 +78,8 @@ func computeStatus(obs *observedCluster) etcdv1alpha1.EtcdClusterStatus {
 
 	size := int(c.Spec.Size)
 	quorate := voters > 0 && int(st.ReadyMembers) >= resources.Quorum(voters)
-	allHealthy := quorate && int(st.ReadyMembers) == size && voters == size && len(st.Members) == size
+	allHealthy := quorate && int(st.ReadyMembers) == voters
+	settled := allHealthy && voters == size && len(st.Members) == size && plan.kind == stepNone
 	// A cluster etcd never answered for is still being created; one whose
 	// ID was seen before has lost quorum.
 	neverFormed := st.ClusterID == ""
@@ -98,35 +100,35 @@ func computeStatus(obs *observedCluster) etcdv1alpha1.EtcdClusterStatus {
 			quorumLostMessage(st.ReadyMembers, voters, obs.etcdErr))
 	}
 
+	// Degraded is about health, not size: a cluster being scaled with every
+	// member healthy is progressing, not degraded.
 	switch {
 	case allHealthy:
-		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonAllHealthy, "All members are healthy voters")
-	case neverFormed && !quorate:
+		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonAllHealthy, "All voting members are healthy")
+	case neverFormed:
 		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonCreating, "The cluster is being created")
 	default:
 		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionTrue, reasonMembersMissing,
-			fmt.Sprintf("%d of %d members are healthy voters", st.ReadyMembers, size))
+			fmt.Sprintf("%d of %d voting members are healthy", st.ReadyMembers, voters))
 	}
 
-	sizeChanged := obs.statefulSet != nil && obs.statefulSet.Spec.Replicas != nil && *obs.statefulSet.Spec.Replicas != c.Spec.Size
+	scaling := !neverFormed && (voters != size || len(st.Members) != size)
 	switch {
 	case c.Spec.Paused:
 		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonPaused, "spec.paused is set: the operator changes nothing")
-		st.Phase = etcdv1alpha1.PhasePaused
-	case sizeChanged:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, reasonSizeChange,
-			fmt.Sprintf("spec.size is %d but the cluster has %d members: changing the size of a running cluster is not implemented yet, nothing was changed", c.Spec.Size, *obs.statefulSet.Spec.Replicas))
-	case allHealthy:
+	case settled:
 		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonReconciled, "The cluster matches its spec")
 	case neverFormed:
 		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
+	case plan.kind == stepWait:
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
+	case plan.kind != stepNone:
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, string(plan.kind), plan.reason)
 	default:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, reasonMembersMissing, "Waiting for members to become healthy")
+		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonMembersMissing, "Waiting for members to become healthy")
 	}
 
-	if st.Phase == "" {
-		st.Phase = phase(quorate, allHealthy, neverFormed)
-	}
+	st.Phase = phase(c.Spec.Paused, quorate, allHealthy, scaling, neverFormed)
 	return st
 }
 
@@ -139,16 +141,20 @@ func quorumLostMessage(ready int32, voters int, etcdErr error) string {
 	return msg
 }
 
-func phase(quorate, allHealthy, neverFormed bool) etcdv1alpha1.ClusterPhase {
+func phase(paused, quorate, allHealthy, scaling, neverFormed bool) etcdv1alpha1.ClusterPhase {
 	switch {
-	case allHealthy:
-		return etcdv1alpha1.PhaseRunning
-	case quorate:
-		return etcdv1alpha1.PhaseDegraded
-	case neverFormed:
+	case paused:
+		return etcdv1alpha1.PhasePaused
+	case neverFormed && !quorate:
 		return etcdv1alpha1.PhaseCreating
-	default:
+	case !quorate:
 		return etcdv1alpha1.PhaseQuorumLost
+	case scaling:
+		return etcdv1alpha1.PhaseScaling
+	case !allHealthy:
+		return etcdv1alpha1.PhaseDegraded
+	default:
+		return etcdv1alpha1.PhaseRunning
 	}
 }
 

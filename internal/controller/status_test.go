@@ -44,6 +44,7 @@ func TestComputeStatus(t *testing.T) {
 	tests := []struct {
 		name           string
 		obs            *observedCluster
+		plan           step
 		phase          etcdv1alpha1.ClusterPhase
 		ready          int32
 		available      metav1.ConditionStatus
@@ -60,7 +61,7 @@ func TestComputeStatus(t *testing.T) {
 		name: "one member down keeps quorum but is degraded", obs: threeMembers("main-0", "main-1"),
 		phase: etcdv1alpha1.PhaseDegraded, ready: 2,
 		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
-		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonMembersMissing,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionTrue, progressingWhy: reasonMembersMissing,
 	}, {
 		name: "two members down lose quorum",
 		obs: func() *observedCluster {
@@ -70,7 +71,7 @@ func TestComputeStatus(t *testing.T) {
 		}(),
 		phase: etcdv1alpha1.PhaseQuorumLost, ready: 1,
 		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonQuorumLost,
-		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonMembersMissing,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionTrue, progressingWhy: reasonMembersMissing,
 	}, {
 		name: "a new cluster no member answered yet is being created",
 		obs: func() *observedCluster {
@@ -91,21 +92,33 @@ func TestComputeStatus(t *testing.T) {
 		}(),
 		phase: etcdv1alpha1.PhaseQuorumLost, ready: 0,
 		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonQuorumLost,
-		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonMembersMissing,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionTrue, progressingWhy: reasonMembersMissing,
 	}, {
-		name: "a size change is reported, not acted on",
+		name: "scaling out with every member healthy is progressing, not degraded",
 		obs: func() *observedCluster {
 			o := threeMembers("main-0", "main-1", "main-2")
 			o.cluster.Spec.Size = 5
 			return o
 		}(),
-		phase: etcdv1alpha1.PhaseDegraded, ready: 3,
+		plan:  step{kind: stepAddLearner, member: "main-3", reason: "adding main-3 as a learner"},
+		phase: etcdv1alpha1.PhaseScaling, ready: 3,
 		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
-		degraded: metav1.ConditionTrue, progressing: metav1.ConditionFalse, progressingWhy: reasonSizeChange,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionTrue, progressingWhy: string(stepAddLearner),
+	}, {
+		name: "a refused step is reported as waiting with its reason",
+		obs: func() *observedCluster {
+			o := threeMembers("main-0", "main-1")
+			o.cluster.Spec.Size = 5
+			return o
+		}(),
+		plan:  step{kind: stepWait, reason: "not adding a member: 1 of 3 voters are unhealthy"},
+		phase: etcdv1alpha1.PhaseScaling, ready: 2,
+		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionTrue, progressingWhy: reasonWaiting,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := computeStatus(tt.obs)
+			st := computeStatus(tt.obs, tt.plan)
 			if st.Phase != tt.phase || st.ReadyMembers != tt.ready {
 				t.Errorf("phase %s ready %d, want %s %d", st.Phase, st.ReadyMembers, tt.phase, tt.ready)
 			}
@@ -146,7 +159,7 @@ func TestMemberStatusesReportLeaderLearnerAndHealth(t *testing.T) {
 func TestCurrentVersionIsTheLowestHealthyVersion(t *testing.T) {
 	obs := threeMembers("main-0", "main-1", "main-2")
 	obs.statuses["main-1"].Version = "3.5.21"
-	if got := computeStatus(obs).CurrentVersion; got != "3.5.21" {
+	if got := computeStatus(obs, step{}).CurrentVersion; got != "3.5.21" {
 		t.Fatalf("currentVersion %s, want 3.5.21", got)
 	}
 }

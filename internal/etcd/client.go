@@ -37,6 +37,17 @@ type Client interface {
 	MemberList(ctx context.Context) ([]Member, error)
 	// Status asks the member at endpoint about itself.
 	Status(ctx context.Context, endpoint string) (*MemberStatus, error)
+	// AddLearner adds a non-voting member with the given peer URL. It is a
+	// no-op that returns the existing member when the URL is listed already.
+	AddLearner(ctx context.Context, peerURL string) (*Member, error)
+	// Promote makes a learner a voting member; etcd refuses while the
+	// learner has not caught up with the leader.
+	Promote(ctx context.Context, id uint64) error
+	// Remove removes a member; a member already gone is not an error.
+	Remove(ctx context.Context, id uint64) error
+	// MoveLeader asks the leader, reached at leaderEndpoint, to hand
+	// leadership to the member transferee.
+	MoveLeader(ctx context.Context, leaderEndpoint string, transferee uint64) error
 	// Close releases the connections.
 	Close() error
 }

@@ -3,18 +3,31 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
+
+var errLearnerNotReady = rpctypes.ErrMemberLearnerNotReady
 
 // Fake is an in-memory Client for unit tests of the controllers' decisions.
 // Set Members and Statuses (keyed by endpoint); an endpoint without a status
 // fails its Status call as an unreachable member would. Err, when set, fails
 // every call.
 type Fake struct {
-	mu       sync.Mutex
+	// The embedded mutex guards every field; tests that change fields while
+	// a controller runs hold it.
+	sync.Mutex
 	Members  []Member
 	Statuses map[string]*MemberStatus
 	Err      error
+	// NotCaughtUp makes Promote refuse as etcd does for a lagging learner.
+	NotCaughtUp bool
+	// Calls records each membership change, e.g. "add http://...",
+	// "promote 5", "remove 3", "move-leader 2".
+	Calls  []string
+	nextID uint64
 }
 
 var _ Client = (*Fake)(nil)
@@ -25,8 +38,8 @@ func (f *Fake) Factory() ClientFactory {
 }
 
 func (f *Fake) MemberList(context.Context) ([]Member, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Lock()
+	defer f.Unlock()
 	if f.Err != nil {
 		return nil, f.Err
 	}
@@ -34,8 +47,8 @@ func (f *Fake) MemberList(context.Context) ([]Member, error) {
 }
 
 func (f *Fake) Status(_ context.Context, endpoint string) (*MemberStatus, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Lock()
+	defer f.Unlock()
 	if f.Err != nil {
 		return nil, f.Err
 	}
@@ -45,6 +58,67 @@ func (f *Fake) Status(_ context.Context, endpoint string) (*MemberStatus, error)
 	}
 	copied := *s
 	return &copied, nil
+}
+
+func (f *Fake) AddLearner(_ context.Context, peerURL string) (*Member, error) {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return nil, f.Err
+	}
+	for _, m := range f.Members {
+		if slices.Contains(m.PeerURLs, peerURL) {
+			return &m, nil
+		}
+	}
+	f.nextID++
+	m := Member{ID: 1000 + f.nextID, PeerURLs: []string{peerURL}, IsLearner: true}
+	f.Members = append(f.Members, m)
+	f.Calls = append(f.Calls, "add "+peerURL)
+	return &m, nil
+}
+
+func (f *Fake) Promote(_ context.Context, id uint64) error {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return f.Err
+	}
+	if f.NotCaughtUp {
+		return fmt.Errorf("promote etcd learner %x: %w", id, errLearnerNotReady)
+	}
+	for i := range f.Members {
+		if f.Members[i].ID == id {
+			f.Members[i].IsLearner = false
+			f.Calls = append(f.Calls, fmt.Sprintf("promote %d", id))
+			return nil
+		}
+	}
+	return fmt.Errorf("promote etcd learner %x: member not found", id)
+}
+
+func (f *Fake) Remove(_ context.Context, id uint64) error {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return f.Err
+	}
+	f.Members = slices.DeleteFunc(f.Members, func(m Member) bool { return m.ID == id })
+	f.Calls = append(f.Calls, fmt.Sprintf("remove %d", id))
+	return nil
+}
+
+func (f *Fake) MoveLeader(_ context.Context, _ string, transferee uint64) error {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return f.Err
+	}
+	for _, s := range f.Statuses {
+		s.Leader = transferee
+	}
+	f.Calls = append(f.Calls, fmt.Sprintf("move-leader %d", transferee))
+	return nil
 }
 
 func (f *Fake) Close() error { return nil }

@@ -2,9 +2,13 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -61,6 +65,64 @@ func (r *realClient) Status(ctx context.Context, endpoint string) (*MemberStatus
 		IsLearner: resp.IsLearner,
 		Errors:    resp.Errors,
 	}, nil
+}
+
+func (r *realClient) AddLearner(ctx context.Context, peerURL string) (*Member, error) {
+	if m, err := r.memberWithPeerURL(ctx, peerURL); err != nil || m != nil {
+		return m, err
+	}
+	resp, err := r.c.MemberAddAsLearner(ctx, []string{peerURL})
+	if err != nil {
+		return nil, fmt.Errorf("add etcd learner %s: %w", peerURL, err)
+	}
+	return &Member{ID: resp.Member.ID, PeerURLs: resp.Member.PeerURLs, IsLearner: true}, nil
+}
+
+func (r *realClient) memberWithPeerURL(ctx context.Context, peerURL string) (*Member, error) {
+	members, err := r.MemberList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		if slices.Contains(m.PeerURLs, peerURL) {
+			return &m, nil
+		}
+	}
+	return nil, nil
+}
+
+func (r *realClient) Promote(ctx context.Context, id uint64) error {
+	if _, err := r.c.MemberPromote(ctx, id); err != nil {
+		return fmt.Errorf("promote etcd learner %x: %w", id, err)
+	}
+	return nil
+}
+
+func (r *realClient) Remove(ctx context.Context, id uint64) error {
+	_, err := r.c.MemberRemove(ctx, id)
+	if err != nil && !errors.Is(rpctypes.Error(err), rpctypes.ErrMemberNotFound) {
+		return fmt.Errorf("remove etcd member %x: %w", id, err)
+	}
+	return nil
+}
+
+func (r *realClient) MoveLeader(ctx context.Context, leaderEndpoint string, transferee uint64) error {
+	// MoveLeader must reach the leader itself, so it gets a client of its own.
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{leaderEndpoint}, DialTimeout: dialTimeout, Logger: zap.NewNop()})
+	if err != nil {
+		return fmt.Errorf("connect to etcd leader %s: %w", leaderEndpoint, err)
+	}
+	defer c.Close()
+	if _, err := c.MoveLeader(ctx, transferee); err != nil {
+		return fmt.Errorf("move etcd leadership to %x: %w", transferee, err)
+	}
+	return nil
+}
+
+// IsLearnerNotReady says whether err is etcd refusing to promote a learner
+// that has not caught up yet: a reason to wait, not a failure.
+func IsLearnerNotReady(err error) bool {
+	return err != nil && strings.Contains(err.Error(), rpctypes.ErrMemberLearnerNotReady.Error())
 }
 
 func (r *realClient) Close() error { return r.c.Close() }

@@ -13,6 +13,10 @@ const (
 	MetricsPort = 2381
 )
 
+// DataVolumeName is the member data volume; the StatefulSet names each
+// member's claim DataVolumeName-<pod name>.
+const DataVolumeName = "data"
+
 // DefaultStorageSize is each member's claim when spec.storage.size is unset.
 const DefaultStorageSize = "1Gi"
 

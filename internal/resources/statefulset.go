@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	dataVolume = "data"
+	dataVolume = DataVolumeName
 	dataMount  = "/var/lib/etcd"
 	// The data directory is a subdirectory, so a filesystem's lost+found
 	// never makes etcd think the directory holds data.

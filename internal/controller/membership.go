@@ -1,0 +1,248 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// stepKind is the one change a reconcile pass makes to a running cluster.
+type stepKind string
+
+const (
+	stepNone          stepKind = ""
+	stepWait          stepKind = "Wait"          // nothing safe to do now; reason says why
+	stepAddLearner    stepKind = "AddLearner"    // member add --learner, before its pod exists
+	stepRaiseReplicas stepKind = "RaiseReplicas" // start the pod of a member etcd already lists
+	stepPromote       stepKind = "Promote"       // a caught-up learner becomes a voter
+	stepMoveLeader    stepKind = "MoveLeader"    // before the leader is removed
+	stepRemoveMember  stepKind = "RemoveMember"  // member remove, before its pod goes
+	stepLowerReplicas stepKind = "LowerReplicas" // stop the pods of removed members
+	stepDeleteClaim   stepKind = "DeleteClaim"   // so a later scale-out starts clean
+)
+
+// step is the planned change: what, to which member, and why.
+type step struct {
+	kind     stepKind
+	member   string // member (and pod) name
+	id       uint64 // etcd member ID, for promote, remove and move-leader
+	replicas int32  // for raise and lower
+	reason   string // for people: status messages and events
+}
+
+// membership is the observed etcd membership, indexed for the planner.
+type membership struct {
+	members  []etcd.Member
+	byName   map[string]etcd.Member
+	healthy  map[string]bool
+	leader   uint64
+	voters   int
+	healthyV int // healthy voters
+}
+
+func newMembership(obs *observedCluster) membership {
+	m := membership{members: obs.members, byName: map[string]etcd.Member{}, healthy: map[string]bool{}}
+	for _, mem := range obs.members {
+		name := memberName(mem)
+		m.byName[name] = mem
+		s, ok := obs.statuses[name]
+		m.healthy[name] = ok && s.MemberID == mem.ID && len(s.Errors) == 0
+		if ok && s.Leader != 0 {
+			m.leader = s.Leader
+		}
+		if !mem.IsLearner {
+			m.voters++
+			if m.healthy[name] {
+				m.healthyV++
+			}
+		}
+	}
+	return m
+}
+
+// planMembership decides the single next change that brings the running
+// cluster's membership to spec.size. It does no I/O. Scale-out adds one
+// learner, starts its pod, then promotes it; scale-in moves leadership off
+// the member to go, removes it from etcd, then stops its pod, then deletes
+// its claim. Every membership change passes the quorum preflight first.
+func planMembership(obs *observedCluster) step {
+	if obs.statefulSet == nil || obs.members == nil {
+		return step{kind: stepWait, reason: "waiting for etcd to answer"}
+	}
+	c := obs.cluster
+	size := int(c.Spec.Size)
+	replicas := int32(0)
+	if obs.statefulSet.Spec.Replicas != nil {
+		replicas = *obs.statefulSet.Spec.Replicas
+	}
+	m := newMembership(obs)
+
+	ordinals, err := memberOrdinals(obs)
+	if err != nil {
+		return step{kind: stepWait, reason: err.Error()}
+	}
+	top := len(ordinals) - 1 // members are ordinals 0..top
+
+	// A member etcd lists but whose pod the StatefulSet does not run: the
+	// operator stopped between member add and raising replicas.
+	if int32(top+1) > replicas {
+		return step{kind: stepRaiseReplicas, replicas: int32(top + 1), member: ordinals[top],
+			reason: fmt.Sprintf("starting the pod of member %s", ordinals[top])}
+	}
+
+	// Scale-in first removes the highest ordinal, learner or voter.
+	if len(m.members) > size {
+		return planRemoval(obs, m, ordinals[top])
+	}
+
+	// A learner is promoted before anything else is added.
+	for _, name := range ordinals {
+		if mem := m.byName[name]; mem.IsLearner {
+			if !m.healthy[name] {
+				return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for learner %s to start", name)}
+			}
+			if err := preflightVoterChange(m, +1); err != nil {
+				return step{kind: stepWait, member: name, reason: err.Error()}
+			}
+			return step{kind: stepPromote, member: name, id: mem.ID, reason: fmt.Sprintf("promoting learner %s", name)}
+		}
+	}
+
+	// Pods and claims of members etcd no longer lists go before anything
+	// is added: a new member must never start on a removed member's data.
+	if replicas > int32(top+1) {
+		return step{kind: stepLowerReplicas, replicas: int32(top + 1), reason: fmt.Sprintf("stopping the pods of removed members (%d to %d)", replicas, top+1)}
+	}
+	for _, pvc := range obs.claims {
+		name := claimMember(pvc.Name)
+		if podOrdinal(name) <= top {
+			continue
+		}
+		if podExists(obs, name) {
+			return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for the pod of removed member %s to stop", name)}
+		}
+		return step{kind: stepDeleteClaim, member: name, reason: fmt.Sprintf("deleting the claim of removed member %s", name)}
+	}
+
+	if len(m.members) < size {
+		name := resources.MemberName(c, top+1)
+		if err := preflightAdd(m); err != nil {
+			return step{kind: stepWait, member: name, reason: err.Error()}
+		}
+		return step{kind: stepAddLearner, member: name, reason: fmt.Sprintf("adding %s as a learner (%d of %d members)", name, len(m.members)+1, size)}
+	}
+	return step{kind: stepNone}
+}
+
+// planRemoval takes the member to go through move-leader and remove.
+func planRemoval(obs *observedCluster, m membership, name string) step {
+	mem := m.byName[name]
+	if mem.ID == m.leader && !mem.IsLearner {
+		target, ok := transferee(obs, m, name)
+		if !ok {
+			return step{kind: stepWait, member: name, reason: fmt.Sprintf("%s leads and no other voter is healthy to take over", name)}
+		}
+		return step{kind: stepMoveLeader, member: name, id: target, reason: fmt.Sprintf("moving leadership off %s before removing it", name)}
+	}
+	if !mem.IsLearner {
+		if err := preflightRemove(m, name); err != nil {
+			return step{kind: stepWait, member: name, reason: err.Error()}
+		}
+	}
+	return step{kind: stepRemoveMember, member: name, id: mem.ID,
+		reason: fmt.Sprintf("removing %s (%d to %d members)", name, len(m.members), obs.cluster.Spec.Size)}
+}
+
+// transferee is the healthy voter with the lowest ordinal other than name.
+func transferee(obs *observedCluster, m membership, name string) (uint64, bool) {
+	best := -1
+	var id uint64
+	for n, mem := range m.byName {
+		if n == name || mem.IsLearner || !m.healthy[n] {
+			continue
+		}
+		if o := podOrdinal(n); best < 0 || o < best {
+			best, id = o, mem.ID
+		}
+	}
+	return id, best >= 0
+}
+
+// memberOrdinals lists member names by ordinal and checks that they are the
+// StatefulSet's ordinals 0..n-1: a gap or a foreign name is a replacement
+// case, not a scaling one.
+func memberOrdinals(obs *observedCluster) ([]string, error) {
+	names := make([]string, len(obs.members))
+	for _, mem := range obs.members {
+		name := memberName(mem)
+		o := podOrdinal(name)
+		if o < 0 || o >= len(names) || name != resources.MemberName(obs.cluster, o) || names[o] != "" {
+			return nil, fmt.Errorf("etcd members %v are not the pods %s-0..%d: replacing members is not automated yet, nothing was changed",
+				memberNames(obs.members), resources.StatefulSetName(obs.cluster), len(names)-1)
+		}
+		names[o] = name
+	}
+	return names, nil
+}
+
+func memberNames(members []etcd.Member) []string {
+	out := make([]string, len(members))
+	for i, m := range members {
+		out[i] = memberName(m)
+	}
+	return out
+}
+
+// Preflights: a membership change is refused when it would leave the
+// cluster less able to survive a failure than it is now, beyond what the
+// requested size itself implies.
+
+// preflightAdd allows a learner only into a cluster whose voters are all
+// healthy: a learner's catch-up loads the leader, and a cluster with a
+// member down should be repaired before it is grown.
+func preflightAdd(m membership) error {
+	if m.healthyV < m.voters {
+		return fmt.Errorf("not adding a member: %d of %d voters are unhealthy", m.voters-m.healthyV, m.voters)
+	}
+	return nil
+}
+
+// preflightVoterChange checks that after adding (+1) or removing (-1) one
+// healthy voter, the healthy voters still make a quorum.
+func preflightVoterChange(m membership, delta int) error {
+	voters, healthy := m.voters+delta, m.healthyV+delta
+	if healthy < resources.Quorum(voters) {
+		return fmt.Errorf("refusing the change: %d healthy of %d voters would be below quorum %d", healthy, voters, resources.Quorum(voters))
+	}
+	return nil
+}
+
+// preflightRemove allows removing a healthy voter only when every other
+// voter is healthy; removing an unhealthy one only keeps a quorum.
+func preflightRemove(m membership, name string) error {
+	if !m.healthy[name] {
+		after := m.voters - 1
+		if m.healthyV < resources.Quorum(max(after, 1)) {
+			return fmt.Errorf("refusing to remove %s: %d healthy voters would not make a quorum of %d", name, m.healthyV, after)
+		}
+		return nil
+	}
+	if m.healthyV < m.voters {
+		return fmt.Errorf("not removing healthy member %s while %d other voters are unhealthy", name, m.voters-m.healthyV)
+	}
+	return preflightVoterChange(m, -1)
+}
+
+// claimMember is the member whose data a claim of the StatefulSet holds.
+func claimMember(claim string) string { return strings.TrimPrefix(claim, resources.DataVolumeName+"-") }
+
+func podExists(obs *observedCluster, name string) bool {
+	for _, p := range obs.pods {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}

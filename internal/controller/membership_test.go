@@ -1,0 +1,136 @@
+package controller
+
+import (
+	"fmt"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/etcd"
+)
+
+// cluster describes an observed cluster for the planner tests: members m-0..
+// m-(members-1), member i has ID i+1.
+type clusterShape struct {
+	size, members, replicas int
+	unhealthy               []int // ordinals that did not answer
+	learners                []int
+	leader                  int
+	pods                    []int // ordinals with a pod; default 0..replicas-1
+	claims                  []int // ordinals with a claim; default none
+}
+
+func (s clusterShape) observe() *observedCluster {
+	c := &etcdv1alpha1.EtcdCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "db"},
+		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: int32(s.size), Version: "3.6.16"},
+	}
+	obs := &observedCluster{cluster: c, statuses: map[string]*etcd.MemberStatus{},
+		statefulSet: &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(s.replicas))}}}
+	in := func(list []int, i int) bool {
+		for _, v := range list {
+			if v == i {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range s.members {
+		name := fmt.Sprintf("m-%d", i)
+		obs.members = append(obs.members, etcd.Member{ID: uint64(i + 1), Name: name,
+			PeerURLs: []string{"http://" + name + ".m-peer.db.svc:2380"}, IsLearner: in(s.learners, i)})
+		if !in(s.unhealthy, i) {
+			obs.statuses[name] = &etcd.MemberStatus{MemberID: uint64(i + 1), ClusterID: 7, Leader: uint64(s.leader + 1)}
+		}
+	}
+	pods := s.pods
+	if pods == nil {
+		for i := range s.replicas {
+			pods = append(pods, i)
+		}
+	}
+	for _, i := range pods {
+		obs.pods = append(obs.pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%d", i)},
+			Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.0.0.%d", i+1)}})
+	}
+	for _, i := range s.claims {
+		obs.claims = append(obs.claims, corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("data-m-%d", i)}})
+	}
+	return obs
+}
+
+func TestPlanMembership(t *testing.T) {
+	tests := []struct {
+		name   string
+		shape  clusterShape
+		kind   stepKind
+		member string
+		id     uint64
+	}{
+		{"settled", clusterShape{size: 3, members: 3, replicas: 3}, stepNone, "", 0},
+
+		// Scale out 3 to 5, one learner at a time.
+		{"scale out adds a learner before its pod", clusterShape{size: 5, members: 3, replicas: 3}, stepAddLearner, "m-3", 0},
+		{"then starts its pod", clusterShape{size: 5, members: 4, replicas: 3, learners: []int{3}, unhealthy: []int{3}}, stepRaiseReplicas, "m-3", 0},
+		{"waits for the learner to start", clusterShape{size: 5, members: 4, replicas: 4, learners: []int{3}, unhealthy: []int{3}}, stepWait, "m-3", 0},
+		{"promotes it when it answers", clusterShape{size: 5, members: 4, replicas: 4, learners: []int{3}}, stepPromote, "m-3", 4},
+		{"then adds the next", clusterShape{size: 5, members: 4, replicas: 4}, stepAddLearner, "m-4", 0},
+		{"never adds to a cluster with an unhealthy voter", clusterShape{size: 5, members: 3, replicas: 3, unhealthy: []int{1}}, stepWait, "m-3", 0},
+		{"deletes a stale claim before adding on it", clusterShape{size: 4, members: 3, replicas: 3, claims: []int{0, 1, 2, 3}}, stepDeleteClaim, "m-3", 0},
+
+		// Scale in 5 to 3: leader last, etcd before pods, pods before claims.
+		{"scale in moves leadership off the member to go", clusterShape{size: 3, members: 5, replicas: 5, leader: 4}, stepMoveLeader, "m-4", 1},
+		{"then removes it from etcd", clusterShape{size: 3, members: 5, replicas: 5, leader: 0}, stepRemoveMember, "m-4", 5},
+		{"and the next", clusterShape{size: 3, members: 4, replicas: 5, leader: 0}, stepRemoveMember, "m-3", 4},
+		{"then stops their pods", clusterShape{size: 3, members: 3, replicas: 5, claims: []int{0, 1, 2, 3, 4}}, stepLowerReplicas, "", 0},
+		{"waits for a removed member's pod to stop", clusterShape{size: 3, members: 3, replicas: 3, pods: []int{0, 1, 2, 3}, claims: []int{3}}, stepWait, "m-3", 0},
+		{"then deletes their claims", clusterShape{size: 3, members: 3, replicas: 3, claims: []int{0, 1, 2, 3, 4}}, stepDeleteClaim, "m-3", 0},
+		{"removes a learner first on scale in", clusterShape{size: 3, members: 4, replicas: 4, learners: []int{3}}, stepRemoveMember, "m-3", 4},
+		{"scale in to 1 removes down to the first member", clusterShape{size: 1, members: 2, replicas: 2, leader: 1}, stepMoveLeader, "m-1", 1},
+
+		// Preflight.
+		{"never removes a healthy member while another is down", clusterShape{size: 2, members: 3, replicas: 3, unhealthy: []int{1}}, stepWait, "m-2", 0},
+		{"removes an unhealthy member when the rest keep quorum", clusterShape{size: 2, members: 3, replicas: 3, unhealthy: []int{2}}, stepRemoveMember, "m-2", 3},
+		{"no leader move when no other voter is healthy", clusterShape{size: 1, members: 2, replicas: 2, leader: 1, unhealthy: []int{0}}, stepWait, "m-1", 0},
+
+		// What the planner does not handle.
+		{"members that are not the pods 0..n-1 are left alone", clusterShape{size: 3, members: 3, replicas: 3}, stepWait, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obs := tt.shape.observe()
+			if tt.name == "members that are not the pods 0..n-1 are left alone" {
+				obs.members[1].Name = "stranger"
+			}
+			got := planMembership(obs)
+			if got.kind != tt.kind || got.member != tt.member || (tt.id != 0 && got.id != tt.id) {
+				t.Fatalf("got %s %s id %d (%s), want %s %s id %d", got.kind, got.member, got.id, got.reason, tt.kind, tt.member, tt.id)
+			}
+			if got.kind == stepWait && got.reason == "" {
+				t.Errorf("a wait must say why")
+			}
+		})
+	}
+}
+
+func TestPlanMembershipWaitsWhileEtcdIsUnreachable(t *testing.T) {
+	obs := clusterShape{size: 5, members: 3, replicas: 3}.observe()
+	obs.members = nil
+	if got := planMembership(obs); got.kind != stepWait {
+		t.Fatalf("got %s, want a wait", got.kind)
+	}
+}
+
+func TestRaiseReplicasAfterACrashBetweenAddAndScale(t *testing.T) {
+	// The operator added m-3 to etcd, then died before raising replicas:
+	// the next pass starts its pod instead of adding another member.
+	obs := clusterShape{size: 5, members: 4, replicas: 3, learners: []int{3}, unhealthy: []int{3}}.observe()
+	got := planMembership(obs)
+	if got.kind != stepRaiseReplicas || got.replicas != 4 {
+		t.Fatalf("got %s to %d, want RaiseReplicas to 4", got.kind, got.replicas)
+	}
+}

@@ -1,0 +1,140 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// execute carries out one planned step. Each step is idempotent, so a pass
+// that dies half-way (the operator killed after member add, say) is
+// completed by the next one, which plans from what it observes then.
+func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluster, s step) error {
+	log := logf.FromContext(ctx)
+	c := obs.cluster
+	switch s.kind {
+	case stepNone, stepWait:
+		return nil
+	case stepRaiseReplicas, stepLowerReplicas:
+		return r.setReplicas(ctx, obs, s.replicas)
+	case stepDeleteClaim:
+		pvc := &corev1.PersistentVolumeClaim{}
+		pvc.Namespace, pvc.Name = c.Namespace, resources.DataVolumeName+"-"+s.member
+		if err := r.Delete(ctx, pvc); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete claim %s: %w", pvc.Name, err)
+		}
+		log.Info("Deleted member claim", "claim", pvc.Name)
+		return nil
+	}
+
+	cli, err := r.openEtcd(ctx, obs)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	callCtx, cancel := context.WithTimeout(ctx, 2*etcdCallTimeout)
+	defer cancel()
+
+	switch s.kind {
+	case stepAddLearner:
+		// New members read the initial cluster from the ConfigMap: the
+		// members now plus themselves, joining an existing cluster.
+		members := append(memberNames(obs.members), s.member)
+		if err := r.writeBootstrapConfig(ctx, obs, members, resources.InitialClusterStateExisting); err != nil {
+			return err
+		}
+		added, err := cli.AddLearner(callCtx, resources.PeerURL(c, s.member))
+		if err != nil {
+			return err
+		}
+		r.event(c, corev1.EventTypeNormal, "MemberAdded", "Added %s (%x) as a learner", s.member, added.ID)
+	case stepPromote:
+		if err := cli.Promote(callCtx, s.id); err != nil {
+			if etcd.IsLearnerNotReady(err) {
+				log.Info("Learner has not caught up yet", "member", s.member)
+				return nil
+			}
+			return err
+		}
+		r.event(c, corev1.EventTypeNormal, "MemberPromoted", "Promoted %s (%x) to a voting member", s.member, s.id)
+	case stepMoveLeader:
+		leader, ok := podEndpoint(obs, s.member)
+		if !ok {
+			return fmt.Errorf("move leadership off %s: its pod has no IP", s.member)
+		}
+		if err := cli.MoveLeader(callCtx, leader, s.id); err != nil {
+			return err
+		}
+		r.event(c, corev1.EventTypeNormal, "LeaderMoved", "Moved leadership from %s to %x", s.member, s.id)
+	case stepRemoveMember:
+		if err := cli.Remove(callCtx, s.id); err != nil {
+			return err
+		}
+		r.event(c, corev1.EventTypeNormal, "MemberRemoved", "Removed %s (%x)", s.member, s.id)
+	default:
+		return fmt.Errorf("unknown step %q", s.kind)
+	}
+	return nil
+}
+
+func (r *EtcdClusterReconciler) setReplicas(ctx context.Context, obs *observedCluster, replicas int32) error {
+	sts := obs.statefulSet.DeepCopy()
+	before := sts.DeepCopy()
+	sts.Spec.Replicas = ptr.To(replicas)
+	if err := r.Patch(ctx, sts, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("set statefulset replicas to %d: %w", replicas, err)
+	}
+	logf.FromContext(ctx).Info("Set StatefulSet replicas", "replicas", replicas)
+	return nil
+}
+
+// writeBootstrapConfig rewrites what members with empty data read at start.
+func (r *EtcdClusterReconciler) writeBootstrapConfig(ctx context.Context, obs *observedCluster, members []string, state string) error {
+	c := obs.cluster
+	desired := resources.BootstrapConfigMap(c, members, state)
+	cm := &corev1.ConfigMap{ObjectMeta: desired.ObjectMeta}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
+		cm.Labels = desired.Labels
+		cm.Data = desired.Data
+		return controllerutil.SetControllerReference(c, cm, r.Scheme)
+	}); err != nil {
+		return fmt.Errorf("write bootstrap configmap: %w", err)
+	}
+	return nil
+}
+
+// openEtcd dials the cluster through its member pods' IPs.
+func (r *EtcdClusterReconciler) openEtcd(ctx context.Context, obs *observedCluster) (etcd.Client, error) {
+	var urls []string
+	for _, pod := range obs.pods {
+		if url, ok := podEndpoint(obs, pod.Name); ok {
+			urls = append(urls, url)
+		}
+	}
+	if len(urls) == 0 {
+		return nil, fmt.Errorf("no member pod has an IP yet")
+	}
+	return r.EtcdClients(ctx, urls)
+}
+
+// podEndpoint is the client URL of a member's pod, by pod IP.
+func podEndpoint(obs *observedCluster, name string) (string, bool) {
+	for _, pod := range obs.pods {
+		if pod.Name == name && pod.Status.PodIP != "" && pod.DeletionTimestamp == nil {
+			return fmt.Sprintf("http://%s:%d", pod.Status.PodIP, resources.ClientPort), true
+		}
+	}
+	return "", false
+}
+
+func (r *EtcdClusterReconciler) event(obj client.Object, eventType, reason, note string, args ...any) {
+	r.Recorder.Eventf(obj, nil, eventType, reason, reason, note, args...)
+}
