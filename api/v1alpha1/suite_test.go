@@ -2,7 +2,6 @@ package v1alpha1_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/testenv"
 )
 
 // The suite runs the CRDs in a real kube-apiserver and etcd (envtest), so
@@ -30,18 +29,12 @@ func TestAPIValidation(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	ctx = context.Background()
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	Expect(err).NotTo(HaveOccurred(), "start envtest; run through 'make test', which builds the binaries and sets KUBEBUILDER_ASSETS")
-	DeferCleanup(env.Stop)
-
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
 	Expect(etcdv1alpha1.AddToScheme(scheme)).To(Succeed())
-	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	env, err := testenv.Start(scheme)
 	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(env.Stop)
+	k8sClient = env.Client
 })

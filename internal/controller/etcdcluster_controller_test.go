@@ -72,12 +72,7 @@ var _ = Describe("EtcdCluster reconciler", func() {
 	})
 
 	It("reports Available with every member once etcd answers", func() {
-		// Stand-ins for the member pods a kubelet would run, with the IPs
-		// the fake's members answer on.
-		resetFake()
-		for i := range 3 {
-			startMember(cluster, i, false)
-		}
+		startInitialMembers(cluster)
 
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
@@ -120,10 +115,7 @@ var _ = Describe("EtcdCluster reconciler", func() {
 	})
 
 	It("scales out one learner at a time: member add, then its pod, then promote", func() {
-		resetFake()
-		for i := range 3 {
-			startMember(cluster, i, false)
-		}
+		startInitialMembers(cluster)
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
 			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
@@ -162,11 +154,16 @@ var _ = Describe("EtcdCluster reconciler", func() {
 	})
 })
 
-// resetFake empties the fake etcd for a spec.
-func resetFake() {
+// startInitialMembers empties the fake etcd and stands in for the three
+// bootstrapped members: their pods with IPs, answering as etcd members.
+func startInitialMembers(c *etcdv1alpha1.EtcdCluster) {
+	GinkgoHelper()
 	fakeEtcd.Lock()
-	defer fakeEtcd.Unlock()
 	fakeEtcd.Members, fakeEtcd.Statuses, fakeEtcd.Calls = nil, map[string]*etcd.MemberStatus{}, nil
+	fakeEtcd.Unlock()
+	for i := range 3 {
+		startMember(c, i, false)
+	}
 }
 
 func fakeCalls() []string {
