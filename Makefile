@@ -203,6 +203,10 @@ test-e2e: manifests load-image $(KUBE_BIN)/kubectl ## Run the e2e suite on the l
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl go test ./test/e2e/ -v -count=1 -timeout 40m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
 
+.PHONY: bench
+bench: $(KUBE_BIN)/kubectl ## Print create and scale times (median of 3) on the local cluster, with a plain StatefulSet as the floor.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl hack/bench/lifecycle.sh
+
 .PHONY: clean
 clean: ## Remove built binaries of this repo (cached tools under bin/ stay).
 	rm -f $(LOCALBIN)/manager cover.out

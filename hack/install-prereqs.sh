@@ -11,7 +11,7 @@ packages=(make git ca-certificates)
 if [ "${1:-}" = cluster ]; then
   # Container runtime, pod networking, Service rules, the local-path
   # provisioner's helper image (busybox), certificates and health checks.
-  packages+=(containerd runc containernetworking-plugins iptables conntrack busybox-static openssl curl procps iproute2)
+  packages+=(containerd runc containernetworking-plugins iptables conntrack busybox-static openssl curl procps iproute2 bc)
 fi
 
 missing=()

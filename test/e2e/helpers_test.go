@@ -70,10 +70,15 @@ func memberEndpoints(c *etcdv1alpha1.EtcdCluster) map[string]string {
 // etcdClient is a client to the given members, closed after the spec.
 func etcdClient(endpoints ...string) *clientv3.Client {
 	GinkgoHelper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := newEtcdClient(endpoints)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cli.Close)
 	return cli
+}
+
+// newEtcdClient is a client the caller closes.
+func newEtcdClient(endpoints []string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
 func values(m map[string]string) []string {
