@@ -12,9 +12,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -26,8 +28,9 @@ import (
 // changed: etcd's own state (health, leader, DB size) is polled, not
 // watched.
 const (
-	requeueWhileChanging = 5 * time.Second
-	requeueWhenSteady    = 30 * time.Second
+	requeueAfterStep    = 2 * time.Second  // a step was taken or is waiting on etcd
+	requeueWhileUnready = 10 * time.Second // creating, degraded or without quorum
+	requeueWhenSteady   = 30 * time.Second
 )
 
 // EtcdClusterReconciler drives an EtcdCluster toward its spec.
@@ -80,10 +83,14 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	log.V(1).Info("Reconciled", "phase", status.Phase, "readyMembers", status.ReadyMembers)
-	if status.Phase == etcdv1alpha1.PhaseRunning {
+	switch {
+	case plan.kind != stepNone:
+		return ctrl.Result{RequeueAfter: requeueAfterStep}, nil
+	case status.Phase == etcdv1alpha1.PhaseRunning:
 		return ctrl.Result{RequeueAfter: requeueWhenSteady}, nil
+	default:
+		return ctrl.Result{RequeueAfter: requeueWhileUnready}, nil
 	}
-	return ctrl.Result{RequeueAfter: requeueWhileChanging}, nil
 }
 
 // act takes the next step toward the spec and says which it took.
@@ -104,7 +111,7 @@ func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (
 	if plan.kind != stepNone && plan.kind != stepWait {
 		logf.FromContext(ctx).Info("Membership step", "step", plan.kind, "member", plan.member, "reason", plan.reason)
 	}
-	return plan, r.execute(ctx, obs, plan)
+	return r.execute(ctx, obs, plan)
 }
 
 // writeStatus patches status when it changed, and says so in events when
@@ -131,10 +138,13 @@ func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1
 
 // SetupWithManager registers the reconciler and what it watches. Member
 // pods are not owned by the EtcdCluster (the StatefulSet owns them), so
-// they are mapped back through their cluster label.
+// they are mapped back through their cluster label. Only spec changes of
+// the EtcdCluster trigger a pass: the operator's own status writes (member
+// revisions change with every write to etcd) would otherwise trigger the
+// next pass at once, a hot loop; etcd is polled through RequeueAfter.
 func (r *EtcdClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&etcdv1alpha1.EtcdCluster{}).
+		For(&etcdv1alpha1.EtcdCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).

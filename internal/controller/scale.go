@@ -16,8 +16,19 @@ import (
 
 // execute carries out one planned step. Each step is idempotent, so a pass
 // that dies half-way (the operator killed after member add, say) is
-// completed by the next one, which plans from what it observes then.
-func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluster, s step) error {
+// completed by the next one, which plans from what it observes then. When
+// etcd refuses the step for now (see etcd.IsNotYet), execute returns the
+// step turned into a wait that says why; the pass then ends without error.
+func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluster, s step) (step, error) {
+	err := r.executeStep(ctx, obs, s)
+	if etcd.IsNotYet(err) {
+		logf.FromContext(ctx).Info("etcd refused the step for now", "step", s.kind, "member", s.member, "reason", err.Error())
+		return step{kind: stepWait, member: s.member, reason: fmt.Sprintf("%s: etcd says not yet: %v", s.reason, err)}, nil
+	}
+	return s, err
+}
+
+func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCluster, s step) error {
 	log := logf.FromContext(ctx)
 	c := obs.cluster
 	switch s.kind {
@@ -58,10 +69,6 @@ func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluste
 		r.event(c, corev1.EventTypeNormal, "MemberAdded", "Added %s (%x) as a learner", s.member, added.ID)
 	case stepPromote:
 		if err := cli.Promote(callCtx, s.id); err != nil {
-			if etcd.IsLearnerNotReady(err) {
-				log.Info("Learner has not caught up yet", "member", s.member)
-				return nil
-			}
 			return err
 		}
 		r.event(c, corev1.EventTypeNormal, "MemberPromoted", "Promoted %s (%x) to a voting member", s.member, s.id)

@@ -119,10 +119,21 @@ func (r *realClient) MoveLeader(ctx context.Context, leaderEndpoint string, tran
 	return nil
 }
 
-// IsLearnerNotReady says whether err is etcd refusing to promote a learner
-// that has not caught up yet: a reason to wait, not a failure.
-func IsLearnerNotReady(err error) bool {
-	return err != nil && strings.Contains(err.Error(), rpctypes.ErrMemberLearnerNotReady.Error())
+// IsNotYet says whether err is etcd refusing a membership change for now,
+// not for good: a learner that has not caught up, or a cluster whose members
+// have not all been connected for the last few seconds (etcd's strict
+// reconfiguration check). The caller waits and tries again; it is not a
+// failure to back off from.
+func IsNotYet(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, notYet := range []error{rpctypes.ErrMemberLearnerNotReady, rpctypes.ErrUnhealthy} {
+		if strings.Contains(err.Error(), notYet.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *realClient) Close() error { return r.c.Close() }

@@ -7,11 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -65,10 +63,13 @@ var _ = BeforeSuite(func() {
 	out, err := apply.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "kubectl apply: %s", out)
 
-	By("waiting for the operator to be available")
-	Eventually(func(g Gomega) {
-		var d appsv1.Deployment
-		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: operatorDeployment}, &d)).To(Succeed())
-		g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(1))
-	}, 3*time.Minute, time.Second).Should(Succeed())
+	// The image tag does not change between builds, so an operator that is
+	// already deployed is restarted to run the image just loaded.
+	By("restarting the operator and waiting for it to be available")
+	restart := exec.Command(kubectl, "-n", operatorNamespace, "rollout", "restart", "deployment/"+operatorDeployment)
+	out, err = restart.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "kubectl rollout restart: %s", out)
+	status := exec.Command(kubectl, "-n", operatorNamespace, "rollout", "status", "deployment/"+operatorDeployment, "--timeout=180s")
+	out, err = status.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "kubectl rollout status: %s", out)
 })
