@@ -5,7 +5,8 @@
 #   3to5    size 3 -> 5 until etcd lists 5 healthy voters (phase Running)
 #   5to3    size 5 -> 3 until phase Running with 3 members and 3 pods
 # and, as the floor, a plain 3-pod etcd StatefulSet (static bootstrap, no
-# operator) from apply to all pods Ready. Prints one line per figure.
+# operator) from apply to 'etcdctl endpoint health --cluster' succeeding.
+# Prints one line per run and figure, then the medians.
 #
 #   KUBECTL=bin/kubernetes-v1.37.1/kubectl hack/bench/lifecycle.sh
 set -euo pipefail
@@ -45,6 +46,15 @@ EOF
   t=$(now); k patch "etcdcluster/$name" --type=merge -p '{"spec":{"size":3}}' >/dev/null; wait_running "$name" 3
   echo "5to3 $(elapsed "$t")"
   k delete "etcdcluster/$name" --wait=true >/dev/null
+  quiesce "etcd.quorum.dev/cluster=$name"
+}
+
+# quiesce SELECTOR: waits until the pods and claims of a finished run are
+# gone, so the next measurement does not share the node and the storage
+# provisioner with their teardown.
+quiesce() {
+  k delete pvc -l "$1" --wait=false >/dev/null 2>&1 || true
+  until [ -z "$(k get pods,pvc -l "$1" --no-headers 2>/dev/null)" ]; do sleep 0.5; done
 }
 
 floor_run() { # RUN: the same etcd, bootstrapped by hand, no operator
@@ -90,12 +100,14 @@ spec:
         readinessProbe: {httpGet: {path: /readyz, port: 2381}, periodSeconds: 5}
         volumeMounts: [{name: data, mountPath: /var/lib/etcd}]
   volumeClaimTemplates:
-  - metadata: {name: data}
+  - metadata: {name: data, labels: {bench: $name}}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 EOF
-  until [ "$(k get sts "$name" -o jsonpath='{.status.readyReplicas}')" = 3 ]; do sleep 0.2; done
+  # Healthy as etcd itself says: every member answers and there is a leader.
+  until k exec "$name-0" -- etcdctl endpoint health --cluster >/dev/null 2>&1; do sleep 0.2; done
   echo "floor $(elapsed "$t")"
   k delete sts,svc "$name" --wait=true >/dev/null
+  quiesce "bench=$name"
 }
 
 results=$(mktemp)

@@ -28,7 +28,7 @@ import (
 // changed: etcd's own state (health, leader, DB size) is polled, not
 // watched.
 const (
-	requeueAfterStep    = 2 * time.Second  // a step was taken or is waiting on etcd
+	requeueAfterStep    = 2 * time.Second  // creating, or a step taken or waiting on etcd
 	requeueWhileUnready = 10 * time.Second // creating, degraded or without quorum
 	requeueWhenSteady   = 30 * time.Second
 )
@@ -84,7 +84,7 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	log.V(1).Info("Reconciled", "phase", status.Phase, "readyMembers", status.ReadyMembers)
 	switch {
-	case plan.kind != stepNone:
+	case plan.kind != stepNone, status.Phase == etcdv1alpha1.PhaseCreating:
 		return ctrl.Result{RequeueAfter: requeueAfterStep}, nil
 	case status.Phase == etcdv1alpha1.PhaseRunning:
 		return ctrl.Result{RequeueAfter: requeueWhenSteady}, nil
