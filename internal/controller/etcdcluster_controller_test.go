@@ -121,8 +121,11 @@ var _ = Describe("EtcdCluster reconciler", func() {
 			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
 		}, timeout).Should(Succeed())
 
-		cluster.Spec.Size = 4
-		Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			cluster.Spec.Size = 4
+			g.Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+		}, timeout).Should(Succeed())
 
 		By("adding main-3 to etcd as a learner and only then starting its pod")
 		peerURL := resources.PeerURL(cluster, "main-3")
@@ -151,6 +154,10 @@ var _ = Describe("EtcdCluster reconciler", func() {
 			g.Expect(cluster.Status.ReadyMembers).To(BeEquivalentTo(4))
 		}, timeout).Should(Succeed())
 		Expect(fakeCalls()).To(HaveLen(2), "one add and one promote, nothing else")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main-config"), &cm)).To(Succeed())
+			g.Expect(resources.IsSealed(&cm)).To(BeTrue(), "bootstrap settings not sealed after the promotion: %v", cm.Data)
+		}, timeout).Should(Succeed())
 	})
 })
 

@@ -21,6 +21,7 @@ const (
 	stepRemoveMember  stepKind = "RemoveMember"  // member remove, before its pod goes
 	stepLowerReplicas stepKind = "LowerReplicas" // stop the pods of removed members
 	stepDeleteClaim   stepKind = "DeleteClaim"   // so a later scale-out starts clean
+	stepSeal          stepKind = "SealBootstrap" // no member with empty data may start
 )
 
 // step is the planned change: what, to which member, and why.
@@ -108,6 +109,12 @@ func planMembership(obs *observedCluster) step {
 			}
 			return step{kind: stepPromote, member: name, id: mem.ID, reason: fmt.Sprintf("promoting learner %s", name)}
 		}
+	}
+
+	// Once every member has data, a member that comes back empty must not
+	// start under its old ID (see resources.SealedInitialCluster).
+	if !resources.IsSealed(obs.bootstrap) && len(m.healthy) > 0 && allTrue(m.healthy) {
+		return step{kind: stepSeal, reason: "every member has data: sealing the bootstrap settings"}
 	}
 
 	// Pods and claims of members etcd no longer lists go before anything
@@ -237,6 +244,15 @@ func preflightRemove(m membership, name string) error {
 
 // claimMember is the member whose data a claim of the StatefulSet holds.
 func claimMember(claim string) string { return strings.TrimPrefix(claim, resources.DataVolumeName+"-") }
+
+func allTrue(m map[string]bool) bool {
+	for _, v := range m {
+		if !v {
+			return false
+		}
+	}
+	return true
+}
 
 func podExists(obs *observedCluster, name string) bool {
 	for _, p := range obs.pods {

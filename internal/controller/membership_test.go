@@ -11,6 +11,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
 )
 
 // cluster describes an observed cluster for the planner tests: members m-0..
@@ -22,6 +23,7 @@ type clusterShape struct {
 	leader                  int
 	pods                    []int // ordinals with a pod; default 0..replicas-1
 	claims                  []int // ordinals with a claim; default none
+	unsealed                bool  // the bootstrap ConfigMap still lists members
 }
 
 func (s clusterShape) observe() *observedCluster {
@@ -56,6 +58,10 @@ func (s clusterShape) observe() *observedCluster {
 	for _, i := range pods {
 		obs.pods = append(obs.pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%d", i)},
 			Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.0.0.%d", i+1)}})
+	}
+	obs.bootstrap = resources.SealedBootstrapConfigMap(c)
+	if s.unsealed {
+		obs.bootstrap = resources.BootstrapConfigMap(c, resources.InitialMembers(c, s.members), resources.InitialClusterStateNew)
 	}
 	for _, i := range s.claims {
 		obs.claims = append(obs.claims, corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("data-m-%d", i)}})
@@ -96,6 +102,12 @@ func TestPlanMembership(t *testing.T) {
 		{"never removes a healthy member while another is down", clusterShape{size: 2, members: 3, replicas: 3, unhealthy: []int{1}}, stepWait, "m-2", 0},
 		{"removes an unhealthy member when the rest keep quorum", clusterShape{size: 2, members: 3, replicas: 3, unhealthy: []int{2}}, stepRemoveMember, "m-2", 3},
 		{"no leader move when no other voter is healthy", clusterShape{size: 1, members: 2, replicas: 2, leader: 1, unhealthy: []int{0}}, stepWait, "m-1", 0},
+
+		// Sealing: once every member has data, none may start empty.
+		{"seals a formed cluster", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true}, stepSeal, "", 0},
+		{"seals after a promotion before the next add", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true}, stepSeal, "", 0},
+		{"does not seal while a member has not started", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{2}}, stepNone, "", 0},
+		{"does not seal before a learner is promoted", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, learners: []int{3}}, stepPromote, "m-3", 4},
 
 		// What the planner does not handle.
 		{"members that are not the pods 0..n-1 are left alone", clusterShape{size: 3, members: 3, replicas: 3}, stepWait, "", 0},

@@ -30,6 +30,7 @@ type observedCluster struct {
 	statefulSet *appsv1.StatefulSet // nil when it does not exist
 	pods        []corev1.Pod        // member pods, by ordinal
 	claims      []corev1.PersistentVolumeClaim
+	bootstrap   *corev1.ConfigMap // nil when it does not exist
 
 	// members is etcd's member list; nil when no member answered.
 	members []etcd.Member
@@ -60,6 +61,16 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 	}
 	obs.pods = pods.Items
 	sort.Slice(obs.pods, func(i, j int) bool { return podOrdinal(obs.pods[i].Name) < podOrdinal(obs.pods[j].Name) })
+
+	var cm corev1.ConfigMap
+	err = r.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: resources.ConfigMapName(cluster)}, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("get bootstrap configmap: %w", err)
+	default:
+		obs.bootstrap = &cm
+	}
 
 	var claims corev1.PersistentVolumeClaimList
 	if err := r.List(ctx, &claims, client.InNamespace(cluster.Namespace), client.MatchingLabels(resources.SelectorLabels(cluster))); err != nil {

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
@@ -36,6 +37,9 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 		return nil
 	case stepRaiseReplicas, stepLowerReplicas:
 		return r.setReplicas(ctx, obs, s.replicas)
+	case stepSeal:
+		cm := resources.SealedBootstrapConfigMap(c)
+		return r.writeBootstrapConfig(ctx, c, cm)
 	case stepDeleteClaim:
 		pvc := &corev1.PersistentVolumeClaim{}
 		pvc.Namespace, pvc.Name = c.Namespace, resources.DataVolumeName+"-"+s.member
@@ -59,7 +63,8 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 		// New members read the initial cluster from the ConfigMap: the
 		// members now plus themselves, joining an existing cluster.
 		members := append(memberNames(obs.members), s.member)
-		if err := r.writeBootstrapConfig(ctx, obs, members, resources.InitialClusterStateExisting); err != nil {
+		cm := resources.BootstrapConfigMap(c, members, resources.InitialClusterStateExisting)
+		if err := r.writeBootstrapConfig(ctx, c, cm); err != nil {
 			return err
 		}
 		added, err := cli.AddLearner(callCtx, resources.PeerURL(c, s.member))
@@ -104,9 +109,7 @@ func (r *EtcdClusterReconciler) setReplicas(ctx context.Context, obs *observedCl
 }
 
 // writeBootstrapConfig rewrites what members with empty data read at start.
-func (r *EtcdClusterReconciler) writeBootstrapConfig(ctx context.Context, obs *observedCluster, members []string, state string) error {
-	c := obs.cluster
-	desired := resources.BootstrapConfigMap(c, members, state)
+func (r *EtcdClusterReconciler) writeBootstrapConfig(ctx context.Context, c *etcdv1alpha1.EtcdCluster, desired *corev1.ConfigMap) error {
 	cm := &corev1.ConfigMap{ObjectMeta: desired.ObjectMeta}
 	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
 		cm.Labels = desired.Labels

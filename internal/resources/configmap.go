@@ -31,6 +31,28 @@ func BootstrapConfigMap(c *etcdv1alpha1.EtcdCluster, members []string, state str
 	}
 }
 
+// SealedInitialCluster replaces the member list once every member has data.
+// It names no member, so a member that starts with an empty data directory
+// (its claim deleted, or an emptyDir pod deleted) stops at once with
+// "couldn't find local name" instead of rejoining under its old member ID:
+// raft does not allow that, the member would have forgotten its votes.
+// Members with data never read these settings.
+const SealedInitialCluster = "sealed=http://sealed.invalid:2380"
+
+// SealedBootstrapConfigMap is the bootstrap ConfigMap once every member has
+// data.
+func SealedBootstrapConfigMap(c *etcdv1alpha1.EtcdCluster) *corev1.ConfigMap {
+	cm := BootstrapConfigMap(c, nil, InitialClusterStateExisting)
+	cm.Data["ETCD_INITIAL_CLUSTER"] = SealedInitialCluster
+	return cm
+}
+
+// IsSealed says whether a bootstrap ConfigMap lets no member with empty
+// data start.
+func IsSealed(cm *corev1.ConfigMap) bool {
+	return cm != nil && cm.Data["ETCD_INITIAL_CLUSTER"] == SealedInitialCluster
+}
+
 // InitialCluster is etcd's --initial-cluster: name=peerURL for each member.
 func InitialCluster(c *etcdv1alpha1.EtcdCluster, members []string) string {
 	parts := make([]string, 0, len(members))

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -139,5 +140,21 @@ func TestStatefulSet(t *testing.T) {
 			}
 			tt.check(t, StatefulSet(c, 3))
 		})
+	}
+}
+
+func TestSealedBootstrapNamesNoMember(t *testing.T) {
+	c := testCluster()
+	cm := SealedBootstrapConfigMap(c)
+	if !IsSealed(cm) || IsSealed(BootstrapConfigMap(c, InitialMembers(c, 3), InitialClusterStateNew)) {
+		t.Fatal("IsSealed does not tell sealed from listing")
+	}
+	for _, m := range InitialMembers(c, 9) {
+		if strings.Contains(cm.Data["ETCD_INITIAL_CLUSTER"], m+"=") {
+			t.Fatalf("sealed initial cluster names member %s", m)
+		}
+	}
+	if cm.Data["ETCD_INITIAL_CLUSTER_STATE"] != InitialClusterStateExisting {
+		t.Fatalf("sealed state %q, want existing", cm.Data["ETCD_INITIAL_CLUSTER_STATE"])
 	}
 }
