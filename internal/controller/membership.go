@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/resources"
@@ -22,6 +23,8 @@ const (
 	stepLowerReplicas stepKind = "LowerReplicas" // stop the pods of removed members
 	stepDeleteClaim   stepKind = "DeleteClaim"   // so a later scale-out starts clean
 	stepSeal          stepKind = "SealBootstrap" // no member with empty data may start
+	stepReplace       stepKind = "ReplaceMember" // remove a member that lost its data, to re-add it
+	stepRestartPod    stepKind = "RestartPod"    // a learner's pod waiting out a crash-loop backoff
 )
 
 // step is the planned change: what, to which member, and why.
@@ -84,7 +87,7 @@ func planMembership(obs *observedCluster) step {
 	if err != nil {
 		return step{kind: stepWait, reason: err.Error()}
 	}
-	top := len(ordinals) - 1 // members are ordinals 0..top
+	top := len(ordinals) - 1 // members are ordinals 0..top, "" where one is missing
 
 	// A member etcd lists but whose pod the StatefulSet does not run: the
 	// operator stopped between member add and raising replicas.
@@ -98,10 +101,26 @@ func planMembership(obs *observedCluster) step {
 		return planRemoval(obs, m, ordinals[top])
 	}
 
+	// A voter that came back without its data is removed, then re-added
+	// below as a learner on its fresh volume.
+	if name, ok := lostMember(obs, m, ordinals); ok {
+		mem := m.byName[name]
+		if err := preflightRemove(m, name); err != nil {
+			return step{kind: stepWait, member: name, reason: err.Error()}
+		}
+		return step{kind: stepReplace, member: name, id: mem.ID,
+			reason: fmt.Sprintf("%s came back without its data (its volume is newer than the sealed bootstrap settings): removing it to re-add it as a learner", name)}
+	}
+
 	// A learner is promoted before anything else is added.
 	for _, name := range ordinals {
-		if mem := m.byName[name]; mem.IsLearner {
+		if mem, ok := m.byName[name]; ok && mem.IsLearner {
 			if !m.healthy[name] {
+				if crashLooping(obs, name) {
+					// Its pod failed while the settings were sealed; it
+					// would wait out the backoff before reading the list.
+					return step{kind: stepRestartPod, member: name, reason: fmt.Sprintf("restarting the pod of learner %s, which waits out a crash-loop backoff", name)}
+				}
 				return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for learner %s to start", name)}
 			}
 			if err := preflightVoterChange(m, +1); err != nil {
@@ -111,9 +130,12 @@ func planMembership(obs *observedCluster) step {
 		}
 	}
 
-	// Once every member has data, a member that comes back empty must not
-	// start under its old ID (see resources.SealedInitialCluster).
-	if !resources.IsSealed(obs.bootstrap) && len(m.healthy) > 0 && allTrue(m.healthy) {
+	// Once membership is settled and every member has data, a member that
+	// comes back empty must not start under its old ID (see
+	// resources.SealedInitialCluster). Not before: a scale-out or a
+	// replacement keeps the member list open until it is done, or a refused
+	// add and the seal would undo each other pass after pass.
+	if !resources.IsSealed(obs.bootstrap) && len(m.members) == size && allTrue(m.healthy) {
 		return step{kind: stepSeal, reason: "every member has data: sealing the bootstrap settings"}
 	}
 
@@ -134,7 +156,7 @@ func planMembership(obs *observedCluster) step {
 	}
 
 	if len(m.members) < size {
-		name := resources.MemberName(c, top+1)
+		name := resources.MemberName(c, firstFree(ordinals))
 		if err := preflightAdd(m); err != nil {
 			return step{kind: stepWait, member: name, reason: err.Error()}
 		}
@@ -177,21 +199,91 @@ func transferee(obs *observedCluster, m membership, name string) (uint64, bool) 
 	return id, best >= 0
 }
 
-// memberOrdinals lists member names by ordinal and checks that they are the
-// StatefulSet's ordinals 0..n-1: a gap or a foreign name is a replacement
-// case, not a scaling one.
+// memberOrdinals lists member names by ordinal, up to the highest, with ""
+// where a member is missing (one being replaced). A foreign name or two
+// members on one ordinal are not the StatefulSet's doing: nothing is
+// planned then.
 func memberOrdinals(obs *observedCluster) ([]string, error) {
-	names := make([]string, len(obs.members))
+	var names []string
 	for _, mem := range obs.members {
 		name := memberName(mem)
 		o := podOrdinal(name)
-		if o < 0 || o >= len(names) || name != resources.MemberName(obs.cluster, o) || names[o] != "" {
-			return nil, fmt.Errorf("etcd members %v are not the pods %s-0..%d: replacing members is not automated yet, nothing was changed",
-				memberNames(obs.members), resources.StatefulSetName(obs.cluster), len(names)-1)
+		if o < 0 || name != resources.MemberName(obs.cluster, o) {
+			return nil, fmt.Errorf("etcd member %q is not a pod of %s: nothing is changed until a person looks", name, resources.StatefulSetName(obs.cluster))
+		}
+		for len(names) <= o {
+			names = append(names, "")
+		}
+		if names[o] != "" {
+			return nil, fmt.Errorf("two etcd members are named %s: nothing is changed until a person looks", name)
 		}
 		names[o] = name
 	}
 	return names, nil
+}
+
+// firstFree is the lowest ordinal without a member.
+func firstFree(ordinals []string) int {
+	for i, name := range ordinals {
+		if name == "" {
+			return i
+		}
+	}
+	return len(ordinals)
+}
+
+// lostMember finds a voter that cannot hold its data: it does not answer,
+// and its data volume (its claim, or its pod for emptyDir) was created after
+// the bootstrap settings were last sealed, when every member had data.
+func lostMember(obs *observedCluster, m membership, ordinals []string) (string, bool) {
+	sealedAt, ok := resources.SealedAt(obs.bootstrap)
+	if !ok {
+		return "", false
+	}
+	for _, name := range ordinals {
+		mem, listed := m.byName[name]
+		if !listed || mem.IsLearner || m.healthy[name] {
+			continue
+		}
+		if created, ok := dataVolumeCreated(obs, name); ok && created.After(sealedAt) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// dataVolumeCreated is when the volume holding a member's data was made.
+func dataVolumeCreated(obs *observedCluster, member string) (time.Time, bool) {
+	emptyDir := obs.cluster.Spec.Storage != nil && obs.cluster.Spec.Storage.EmptyDir != nil
+	if !emptyDir {
+		for _, pvc := range obs.claims {
+			if claimMember(pvc.Name) == member {
+				return pvc.CreationTimestamp.Time, true
+			}
+		}
+		return time.Time{}, false
+	}
+	for _, p := range obs.pods {
+		if p.Name == member {
+			return p.CreationTimestamp.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// crashLooping says whether a member's pod waits out a restart backoff.
+func crashLooping(obs *observedCluster, name string) bool {
+	for _, p := range obs.pods {
+		if p.Name != name {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func memberNames(members []etcd.Member) []string {

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +25,13 @@ type clusterShape struct {
 	pods                    []int // ordinals with a pod; default 0..replicas-1
 	claims                  []int // ordinals with a claim; default none
 	unsealed                bool  // the bootstrap ConfigMap still lists members
+	lost                    []int // ordinals whose claim is newer than the seal
+	crashLooping            []int // ordinals whose pod waits out a backoff
+	removed                 []int // ordinals etcd no longer lists (pods and claims stay)
 }
+
+// sealedAt is when the test clusters' bootstrap settings were sealed.
+var sealedAt = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 func (s clusterShape) observe() *observedCluster {
 	c := &etcdv1alpha1.EtcdCluster{
@@ -43,6 +50,9 @@ func (s clusterShape) observe() *observedCluster {
 	}
 	for i := range s.members {
 		name := fmt.Sprintf("m-%d", i)
+		if in(s.removed, i) {
+			continue
+		}
 		obs.members = append(obs.members, etcd.Member{ID: uint64(i + 1), Name: name,
 			PeerURLs: []string{"http://" + name + ".m-peer.db.svc:2380"}, IsLearner: in(s.learners, i)})
 		if !in(s.unhealthy, i) {
@@ -59,12 +69,29 @@ func (s clusterShape) observe() *observedCluster {
 		obs.pods = append(obs.pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%d", i)},
 			Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.0.0.%d", i+1)}})
 	}
-	obs.bootstrap = resources.SealedBootstrapConfigMap(c)
+	obs.bootstrap = resources.SealedBootstrapConfigMap(c, sealedAt)
 	if s.unsealed {
 		obs.bootstrap = resources.BootstrapConfigMap(c, resources.InitialMembers(c, s.members), resources.InitialClusterStateNew)
 	}
-	for _, i := range s.claims {
-		obs.claims = append(obs.claims, corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("data-m-%d", i)}})
+	claims := s.claims
+	if claims == nil {
+		for i := range s.members {
+			claims = append(claims, i)
+		}
+	}
+	for _, i := range claims {
+		created := sealedAt.Add(-time.Hour)
+		if in(s.lost, i) {
+			created = sealedAt.Add(time.Minute)
+		}
+		obs.claims = append(obs.claims, corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("data-m-%d", i), CreationTimestamp: metav1.NewTime(created)}})
+	}
+	for i := range obs.pods {
+		if in(s.crashLooping, podOrdinal(obs.pods[i].Name)) {
+			obs.pods[i].Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "etcd",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+		}
 	}
 	return obs
 }
@@ -105,9 +132,18 @@ func TestPlanMembership(t *testing.T) {
 
 		// Sealing: once every member has data, none may start empty.
 		{"seals a formed cluster", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true}, stepSeal, "", 0},
-		{"seals after a promotion before the next add", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true}, stepSeal, "", 0},
+		{"keeps the list open until a scale-out is done", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true}, stepAddLearner, "m-4", 0},
+		{"seals when the scale-out is done", clusterShape{size: 5, members: 5, replicas: 5, unsealed: true}, stepSeal, "", 0},
 		{"does not seal while a member has not started", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{2}}, stepNone, "", 0},
 		{"does not seal before a learner is promoted", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, learners: []int{3}}, stepPromote, "m-3", 4},
+
+		// Replacing a member that came back without its data.
+		{"a down member on its old claim is left to come back", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}}, stepNone, "", 0},
+		{"a down member on a claim newer than the seal is removed", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}}, stepReplace, "m-1", 2},
+		{"but not when that would lose quorum", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1, 2}, lost: []int{1}}, stepWait, "m-1", 0},
+		{"not while the settings are unsealed (a learner's new claim)", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}, unsealed: true}, stepNone, "", 0},
+		{"then re-added as a learner in its place", clusterShape{size: 3, members: 3, replicas: 3, removed: []int{1}}, stepAddLearner, "m-1", 0},
+		{"whose crash-looping pod is restarted", clusterShape{size: 3, members: 3, replicas: 3, learners: []int{1}, unhealthy: []int{1}, crashLooping: []int{1}}, stepRestartPod, "m-1", 0},
 
 		// What the planner does not handle.
 		{"members that are not the pods 0..n-1 are left alone", clusterShape{size: 3, members: 3, replicas: 3}, stepWait, "", 0},

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
@@ -38,8 +39,16 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 	case stepRaiseReplicas, stepLowerReplicas:
 		return r.setReplicas(ctx, obs, s.replicas)
 	case stepSeal:
-		cm := resources.SealedBootstrapConfigMap(c)
+		cm := resources.SealedBootstrapConfigMap(c, time.Now())
 		return r.writeBootstrapConfig(ctx, c, cm)
+	case stepRestartPod:
+		pod := &corev1.Pod{}
+		pod.Namespace, pod.Name = c.Namespace, s.member
+		if err := r.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("restart pod %s: %w", pod.Name, err)
+		}
+		log.Info("Restarted member pod", "pod", pod.Name, "reason", s.reason)
+		return nil
 	case stepDeleteClaim:
 		pvc := &corev1.PersistentVolumeClaim{}
 		pvc.Namespace, pvc.Name = c.Namespace, resources.DataVolumeName+"-"+s.member
@@ -86,11 +95,15 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 			return err
 		}
 		r.event(c, corev1.EventTypeNormal, "LeaderMoved", "Moved leadership from %s to %x", s.member, s.id)
-	case stepRemoveMember:
+	case stepRemoveMember, stepReplace:
 		if err := cli.Remove(callCtx, s.id); err != nil {
 			return err
 		}
-		r.event(c, corev1.EventTypeNormal, "MemberRemoved", "Removed %s (%x)", s.member, s.id)
+		if s.kind == stepReplace {
+			r.event(c, corev1.EventTypeWarning, "MemberReplaced", "Removed %s (%x), which came back without its data; it is re-added as a learner", s.member, s.id)
+		} else {
+			r.event(c, corev1.EventTypeNormal, "MemberRemoved", "Removed %s (%x)", s.member, s.id)
+		}
 	default:
 		return fmt.Errorf("unknown step %q", s.kind)
 	}
@@ -113,6 +126,7 @@ func (r *EtcdClusterReconciler) writeBootstrapConfig(ctx context.Context, c *etc
 	cm := &corev1.ConfigMap{ObjectMeta: desired.ObjectMeta}
 	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
 		cm.Labels = desired.Labels
+		cm.Annotations = desired.Annotations
 		cm.Data = desired.Data
 		return controllerutil.SetControllerReference(c, cm, r.Scheme)
 	}); err != nil {

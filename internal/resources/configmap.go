@@ -2,6 +2,7 @@ package resources
 
 import (
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,12 +40,26 @@ func BootstrapConfigMap(c *etcdv1alpha1.EtcdCluster, members []string, state str
 // Members with data never read these settings.
 const SealedInitialCluster = "sealed=http://sealed.invalid:2380"
 
+// AnnotationSealedAt records when the bootstrap settings were last sealed:
+// a member's data volume created after that cannot hold its data.
+const AnnotationSealedAt = "etcd.quorum.dev/sealed-at"
+
 // SealedBootstrapConfigMap is the bootstrap ConfigMap once every member has
-// data.
-func SealedBootstrapConfigMap(c *etcdv1alpha1.EtcdCluster) *corev1.ConfigMap {
+// data, sealed at the given time.
+func SealedBootstrapConfigMap(c *etcdv1alpha1.EtcdCluster, at time.Time) *corev1.ConfigMap {
 	cm := BootstrapConfigMap(c, nil, InitialClusterStateExisting)
 	cm.Data["ETCD_INITIAL_CLUSTER"] = SealedInitialCluster
+	cm.Annotations = map[string]string{AnnotationSealedAt: at.UTC().Format(time.RFC3339)}
 	return cm
+}
+
+// SealedAt is when a sealed bootstrap ConfigMap was sealed.
+func SealedAt(cm *corev1.ConfigMap) (time.Time, bool) {
+	if !IsSealed(cm) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, cm.Annotations[AnnotationSealedAt])
+	return t, err == nil
 }
 
 // IsSealed says whether a bootstrap ConfigMap lets no member with empty

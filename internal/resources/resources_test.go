@@ -3,6 +3,7 @@ package resources
 import (
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -145,7 +146,7 @@ func TestStatefulSet(t *testing.T) {
 
 func TestSealedBootstrapNamesNoMember(t *testing.T) {
 	c := testCluster()
-	cm := SealedBootstrapConfigMap(c)
+	cm := SealedBootstrapConfigMap(c, time.Unix(1700000000, 0))
 	if !IsSealed(cm) || IsSealed(BootstrapConfigMap(c, InitialMembers(c, 3), InitialClusterStateNew)) {
 		t.Fatal("IsSealed does not tell sealed from listing")
 	}
@@ -156,5 +157,16 @@ func TestSealedBootstrapNamesNoMember(t *testing.T) {
 	}
 	if cm.Data["ETCD_INITIAL_CLUSTER_STATE"] != InitialClusterStateExisting {
 		t.Fatalf("sealed state %q, want existing", cm.Data["ETCD_INITIAL_CLUSTER_STATE"])
+	}
+}
+
+func TestSealedAtRoundTrips(t *testing.T) {
+	at := time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC)
+	got, ok := SealedAt(SealedBootstrapConfigMap(testCluster(), at))
+	if !ok || !got.Equal(at) {
+		t.Fatalf("SealedAt = %v, %v; want %v", got, ok, at)
+	}
+	if _, ok := SealedAt(BootstrapConfigMap(testCluster(), nil, InitialClusterStateNew)); ok {
+		t.Fatal("an unsealed ConfigMap has a seal time")
 	}
 }
