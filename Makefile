@@ -204,8 +204,8 @@ test-e2e: manifests load-image $(KUBE_BIN)/kubectl ## Run the e2e suite on the l
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
 
 .PHONY: bench
-bench: $(KUBE_BIN)/kubectl ## Print create and scale times (median of 3) on the local cluster, with a plain StatefulSet as the floor.
-	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl hack/bench/lifecycle.sh
+bench: $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcdctl ## Print create and scale times (median of 3) on the local cluster, with a plain StatefulSet as the floor.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl ETCDCTL=$(ETCD_BIN)/etcdctl hack/bench/lifecycle.sh
 
 .PHONY: clean
 clean: ## Remove built binaries of this repo (cached tools under bin/ stay).

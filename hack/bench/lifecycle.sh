@@ -5,13 +5,16 @@
 #   3to5    size 3 -> 5 until etcd lists 5 healthy voters (phase Running)
 #   5to3    size 5 -> 3 until phase Running with 3 members and 3 pods
 # and, as the floor, a plain 3-pod etcd StatefulSet (static bootstrap, no
-# operator) from apply to 'etcdctl endpoint health --cluster' succeeding.
+# operator) from apply to 'etcdctl endpoint health' succeeding against all
+# three pod IPs from this machine (so the pods' IPs must be reachable, as on
+# the local cluster).
 # Prints one line per run and figure, then the medians.
 #
-#   KUBECTL=bin/kubernetes-v1.37.1/kubectl hack/bench/lifecycle.sh
+#   KUBECTL=bin/kubernetes-v1.37.1/kubectl ETCDCTL=bin/etcd-v3.6.16/etcdctl hack/bench/lifecycle.sh
 set -euo pipefail
 
 KUBECTL=${KUBECTL:-kubectl}
+ETCDCTL=${ETCDCTL:-etcdctl}
 RUNS=${RUNS:-3}
 VERSION=${ETCD_VERSION:-3.6.16}
 NS=quorum-bench-$$
@@ -103,11 +106,20 @@ spec:
   - metadata: {name: data, labels: {bench: $name}}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 EOF
-  # Healthy as etcd itself says: every member answers and there is a leader.
-  until k exec "$name-0" -- etcdctl endpoint health --cluster >/dev/null 2>&1; do sleep 0.2; done
+  # Healthy as etcd itself says, asked from here by pod IP as the operator
+  # does: all three members answer a quorum read.
+  until floor_healthy "$name"; do sleep 0.2; done
   echo "floor $(elapsed "$t")"
   k delete sts,svc "$name" --wait=true >/dev/null
   quiesce "bench=$name"
+}
+
+floor_healthy() { # NAME
+  local ips
+  ips=$(k get pods -l "bench=$1" -o jsonpath='{range .items[*]}{.status.podIP}{" "}{end}')
+  set -- $ips
+  [ $# -eq 3 ] || return 1
+  "$ETCDCTL" --command-timeout=1s --endpoints="$1:2379,$2:2379,$3:2379" endpoint health >/dev/null 2>&1
 }
 
 results=$(mktemp)
