@@ -46,12 +46,9 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 	obs := &observedCluster{cluster: cluster, statuses: map[string]*etcd.MemberStatus{}}
 
 	var sts appsv1.StatefulSet
-	err := r.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: resources.StatefulSetName(cluster)}, &sts)
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
+	if found, err := r.getIfExists(ctx, cluster, resources.StatefulSetName(cluster), &sts); err != nil {
 		return nil, fmt.Errorf("get statefulset: %w", err)
-	default:
+	} else if found {
 		obs.statefulSet = &sts
 	}
 
@@ -63,12 +60,9 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 	sort.Slice(obs.pods, func(i, j int) bool { return podOrdinal(obs.pods[i].Name) < podOrdinal(obs.pods[j].Name) })
 
 	var cm corev1.ConfigMap
-	err = r.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: resources.ConfigMapName(cluster)}, &cm)
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
+	if found, err := r.getIfExists(ctx, cluster, resources.ConfigMapName(cluster), &cm); err != nil {
 		return nil, fmt.Errorf("get bootstrap configmap: %w", err)
-	default:
+	} else if found {
 		obs.bootstrap = &cm
 	}
 
@@ -80,6 +74,16 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 
 	r.observeEtcd(ctx, obs)
 	return obs, nil
+}
+
+// getIfExists reads the named object of the cluster's namespace into obj;
+// an object that does not exist is not an error.
+func (r *EtcdClusterReconciler) getIfExists(ctx context.Context, c *etcdv1alpha1.EtcdCluster, name string, obj client.Object) (bool, error) {
+	err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // observeEtcd asks the members themselves. An unreachable cluster is an
