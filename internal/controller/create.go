@@ -19,7 +19,7 @@ import (
 func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, c *etcdv1alpha1.EtcdCluster) error {
 	for _, desired := range []*corev1.Service{resources.PeerService(c), resources.ClientService(c)} {
 		svc := &corev1.Service{ObjectMeta: desired.ObjectMeta}
-		if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
+		if err := r.applyOwned(ctx, c, svc, func() {
 			svc.Labels = desired.Labels
 			// ClusterIP and other allocated fields stay as the API server set them.
 			svc.Spec.Selector = desired.Spec.Selector
@@ -29,19 +29,26 @@ func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, c *etcdv1alp
 				svc.Spec.ClusterIP = desired.Spec.ClusterIP
 				svc.Spec.Type = desired.Spec.Type
 			}
-			return controllerutil.SetControllerReference(c, svc, r.Scheme)
 		}); err != nil {
-			return fmt.Errorf("ensure service %s: %w", desired.Name, err)
+			return err
 		}
 	}
 	desired := resources.PodDisruptionBudget(c)
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: desired.ObjectMeta}
-	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, pdb, func() error {
+	return r.applyOwned(ctx, c, pdb, func() {
 		pdb.Labels = desired.Labels
 		pdb.Spec = desired.Spec
-		return controllerutil.SetControllerReference(c, pdb, r.Scheme)
+	})
+}
+
+// applyOwned creates obj, or updates the existing one, after mutate set the
+// fields the operator owns, with the cluster as its controller.
+func (r *EtcdClusterReconciler) applyOwned(ctx context.Context, c *etcdv1alpha1.EtcdCluster, obj client.Object, mutate func()) error {
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+		mutate()
+		return controllerutil.SetControllerReference(c, obj, r.Scheme)
 	}); err != nil {
-		return fmt.Errorf("ensure poddisruptionbudget %s: %w", desired.Name, err)
+		return fmt.Errorf("apply %T %s: %w", obj, obj.GetName(), err)
 	}
 	return nil
 }

@@ -103,31 +103,12 @@ func planMembership(obs *observedCluster) step {
 
 	// A voter that came back without its data is removed, then re-added
 	// below as a learner on its fresh volume.
-	if name, ok := lostMember(obs, m, ordinals); ok {
-		mem := m.byName[name]
-		if err := preflightRemove(m, name); err != nil {
-			return step{kind: stepWait, member: name, reason: err.Error()}
-		}
-		return step{kind: stepReplace, member: name, id: mem.ID,
-			reason: fmt.Sprintf("%s came back without its data (its volume is newer than the sealed bootstrap settings): removing it to re-add it as a learner", name)}
+	if s, ok := planReplacement(obs, m, ordinals); ok {
+		return s
 	}
-
 	// A learner is promoted before anything else is added.
-	for _, name := range ordinals {
-		if mem, ok := m.byName[name]; ok && mem.IsLearner {
-			if !m.healthy[name] {
-				if crashLooping(obs, name) {
-					// Its pod failed while the settings were sealed; it
-					// would wait out the backoff before reading the list.
-					return step{kind: stepRestartPod, member: name, reason: fmt.Sprintf("restarting the pod of learner %s, which waits out a crash-loop backoff", name)}
-				}
-				return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for learner %s to start", name)}
-			}
-			if err := preflightVoterChange(m, +1); err != nil {
-				return step{kind: stepWait, member: name, reason: err.Error()}
-			}
-			return step{kind: stepPromote, member: name, id: mem.ID, reason: fmt.Sprintf("promoting learner %s", name)}
-		}
+	if s, ok := planLearner(obs, m, ordinals); ok {
+		return s
 	}
 
 	// Once membership is settled and every member has data, a member that
@@ -141,18 +122,8 @@ func planMembership(obs *observedCluster) step {
 
 	// Pods and claims of members etcd no longer lists go before anything
 	// is added: a new member must never start on a removed member's data.
-	if replicas > int32(top+1) {
-		return step{kind: stepLowerReplicas, replicas: int32(top + 1), reason: fmt.Sprintf("stopping the pods of removed members (%d to %d)", replicas, top+1)}
-	}
-	for _, pvc := range obs.claims {
-		name := claimMember(pvc.Name)
-		if podOrdinal(name) <= top {
-			continue
-		}
-		if podExists(obs, name) {
-			return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for the pod of removed member %s to stop", name)}
-		}
-		return step{kind: stepDeleteClaim, member: name, reason: fmt.Sprintf("deleting the claim of removed member %s", name)}
+	if s, ok := planCleanup(obs, replicas, top); ok {
+		return s
 	}
 
 	if len(m.members) < size {
@@ -163,6 +134,61 @@ func planMembership(obs *observedCluster) step {
 		return step{kind: stepAddLearner, member: name, reason: fmt.Sprintf("adding %s as a learner (%d of %d members)", name, len(m.members)+1, size)}
 	}
 	return step{kind: stepNone}
+}
+
+// planReplacement removes a voter that cannot hold its data any more.
+func planReplacement(obs *observedCluster, m membership, ordinals []string) (step, bool) {
+	name, ok := lostMember(obs, m, ordinals)
+	if !ok {
+		return step{}, false
+	}
+	if err := preflightRemove(m, name); err != nil {
+		return step{kind: stepWait, member: name, reason: err.Error()}, true
+	}
+	return step{kind: stepReplace, member: name, id: m.byName[name].ID,
+		reason: fmt.Sprintf("%s came back without its data (its volume is newer than the sealed bootstrap settings): removing it to re-add it as a learner", name)}, true
+}
+
+// planLearner takes a pending learner to promotion.
+func planLearner(obs *observedCluster, m membership, ordinals []string) (step, bool) {
+	for _, name := range ordinals {
+		mem, ok := m.byName[name]
+		if !ok || !mem.IsLearner {
+			continue
+		}
+		if !m.healthy[name] {
+			if crashLooping(obs, name) {
+				// Its pod failed while the settings were sealed; it would
+				// wait out the backoff before reading the list.
+				return step{kind: stepRestartPod, member: name, reason: fmt.Sprintf("restarting the pod of learner %s, which waits out a crash-loop backoff", name)}, true
+			}
+			return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for learner %s to start", name)}, true
+		}
+		if err := preflightVoterChange(m, +1); err != nil {
+			return step{kind: stepWait, member: name, reason: err.Error()}, true
+		}
+		return step{kind: stepPromote, member: name, id: mem.ID, reason: fmt.Sprintf("promoting learner %s", name)}, true
+	}
+	return step{}, false
+}
+
+// planCleanup stops the pods, then deletes the claims, of members above the
+// highest ordinal etcd lists.
+func planCleanup(obs *observedCluster, replicas int32, top int) (step, bool) {
+	if replicas > int32(top+1) {
+		return step{kind: stepLowerReplicas, replicas: int32(top + 1), reason: fmt.Sprintf("stopping the pods of removed members (%d to %d)", replicas, top+1)}, true
+	}
+	for _, pvc := range obs.claims {
+		name := claimMember(pvc.Name)
+		if podOrdinal(name) <= top {
+			continue
+		}
+		if podExists(obs, name) {
+			return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for the pod of removed member %s to stop", name)}, true
+		}
+		return step{kind: stepDeleteClaim, member: name, reason: fmt.Sprintf("deleting the claim of removed member %s", name)}, true
+	}
+	return step{}, false
 }
 
 // planRemoval takes the member to go through move-leader and remove.

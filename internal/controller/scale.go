@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -31,34 +30,37 @@ func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluste
 }
 
 func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCluster, s step) error {
-	log := logf.FromContext(ctx)
-	c := obs.cluster
 	switch s.kind {
 	case stepNone, stepWait:
 		return nil
+	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace:
+		return r.executeEtcdStep(ctx, obs, s)
+	default:
+		return r.executeKubernetesStep(ctx, obs, s)
+	}
+}
+
+// executeKubernetesStep carries out the steps that change only Kubernetes
+// objects.
+func (r *EtcdClusterReconciler) executeKubernetesStep(ctx context.Context, obs *observedCluster, s step) error {
+	c := obs.cluster
+	switch s.kind {
 	case stepRaiseReplicas, stepLowerReplicas:
 		return r.setReplicas(ctx, obs, s.replicas)
 	case stepSeal:
-		cm := resources.SealedBootstrapConfigMap(c, time.Now())
-		return r.writeBootstrapConfig(ctx, c, cm)
+		return r.writeBootstrapConfig(ctx, c, resources.SealedBootstrapConfigMap(c, time.Now()))
 	case stepRestartPod:
-		pod := &corev1.Pod{}
-		pod.Namespace, pod.Name = c.Namespace, s.member
-		if err := r.Delete(ctx, pod); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("restart pod %s: %w", pod.Name, err)
-		}
-		log.Info("Restarted member pod", "pod", pod.Name, "reason", s.reason)
-		return nil
+		return r.deleteIfExists(ctx, &corev1.Pod{}, c.Namespace, s.member, s.reason)
 	case stepDeleteClaim:
-		pvc := &corev1.PersistentVolumeClaim{}
-		pvc.Namespace, pvc.Name = c.Namespace, resources.DataVolumeName+"-"+s.member
-		if err := r.Delete(ctx, pvc); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("delete claim %s: %w", pvc.Name, err)
-		}
-		log.Info("Deleted member claim", "claim", pvc.Name)
-		return nil
+		return r.deleteIfExists(ctx, &corev1.PersistentVolumeClaim{}, c.Namespace, resources.DataVolumeName+"-"+s.member, s.reason)
+	default:
+		return fmt.Errorf("unknown step %q", s.kind)
 	}
+}
 
+// executeEtcdStep carries out a membership change through the etcd client.
+func (r *EtcdClusterReconciler) executeEtcdStep(ctx context.Context, obs *observedCluster, s step) error {
+	c := obs.cluster
 	cli, err := r.openEtcd(ctx, obs)
 	if err != nil {
 		return err
@@ -95,18 +97,28 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 			return err
 		}
 		r.event(c, corev1.EventTypeNormal, "LeaderMoved", "Moved leadership from %s to %x", s.member, s.id)
-	case stepRemoveMember, stepReplace:
+	case stepRemoveMember:
 		if err := cli.Remove(callCtx, s.id); err != nil {
 			return err
 		}
-		if s.kind == stepReplace {
-			r.event(c, corev1.EventTypeWarning, "MemberReplaced", "Removed %s (%x), which came back without its data; it is re-added as a learner", s.member, s.id)
-		} else {
-			r.event(c, corev1.EventTypeNormal, "MemberRemoved", "Removed %s (%x)", s.member, s.id)
+		r.event(c, corev1.EventTypeNormal, "MemberRemoved", "Removed %s (%x)", s.member, s.id)
+	case stepReplace:
+		if err := cli.Remove(callCtx, s.id); err != nil {
+			return err
 		}
-	default:
-		return fmt.Errorf("unknown step %q", s.kind)
+		r.event(c, corev1.EventTypeWarning, "MemberReplaced", "Removed %s (%x), which came back without its data; it is re-added as a learner", s.member, s.id)
 	}
+	return nil
+}
+
+// deleteIfExists deletes the named object; one already gone is fine.
+func (r *EtcdClusterReconciler) deleteIfExists(ctx context.Context, obj client.Object, namespace, name, why string) error {
+	obj.SetNamespace(namespace)
+	obj.SetName(name)
+	if err := r.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete %T %s: %w", obj, name, err)
+	}
+	logf.FromContext(ctx).Info("Deleted", "object", fmt.Sprintf("%T", obj), "name", name, "reason", why)
 	return nil
 }
 
@@ -124,15 +136,11 @@ func (r *EtcdClusterReconciler) setReplicas(ctx context.Context, obs *observedCl
 // writeBootstrapConfig rewrites what members with empty data read at start.
 func (r *EtcdClusterReconciler) writeBootstrapConfig(ctx context.Context, c *etcdv1alpha1.EtcdCluster, desired *corev1.ConfigMap) error {
 	cm := &corev1.ConfigMap{ObjectMeta: desired.ObjectMeta}
-	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
+	return r.applyOwned(ctx, c, cm, func() {
 		cm.Labels = desired.Labels
 		cm.Annotations = desired.Annotations
 		cm.Data = desired.Data
-		return controllerutil.SetControllerReference(c, cm, r.Scheme)
-	}); err != nil {
-		return fmt.Errorf("write bootstrap configmap: %w", err)
-	}
-	return nil
+	})
 }
 
 // openEtcd dials the cluster through its member pods' IPs.

@@ -59,14 +59,7 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 		ClientEndpoint:     resources.ClientEndpoint(c),
 		Members:            memberStatuses(obs),
 	}
-	voters := 0
 	for _, m := range st.Members {
-		if !m.Learner {
-			voters++
-			if m.Healthy {
-				st.ReadyMembers++
-			}
-		}
 		if m.Healthy && (st.CurrentVersion == "" || versionLess(m.Version, st.CurrentVersion)) {
 			st.CurrentVersion = m.Version
 		}
@@ -76,60 +69,96 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 		break
 	}
 
-	size := int(c.Spec.Size)
-	quorate := voters > 0 && int(st.ReadyMembers) >= resources.Quorum(voters)
-	allHealthy := quorate && int(st.ReadyMembers) == voters
-	settled := allHealthy && voters == size && len(st.Members) == size && plan.kind == stepNone
+	h := newHealth(st, int(c.Spec.Size))
+	st.ReadyMembers = int32(h.ready)
+	for _, cond := range []metav1.Condition{
+		h.available(obs.etcdErr),
+		h.degraded(),
+		h.progressing(c.Spec.Paused, plan),
+	} {
+		cond.ObservedGeneration = c.Generation
+		meta.SetStatusCondition(&st.Conditions, cond)
+	}
+	st.Phase = phase(c.Spec.Paused, h.quorate, h.allHealthy, h.scaling(), h.neverFormed)
+	return st
+}
+
+// health is what the conditions and the phase are derived from.
+type health struct {
+	size, members, voters, ready int // ready: healthy voters
+	quorate, allHealthy          bool
 	// A cluster etcd never answered for is still being created; one whose
 	// ID was seen before has lost quorum.
-	neverFormed := st.ClusterID == ""
+	neverFormed bool
+}
 
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
-			Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: c.Generation,
-		})
+func newHealth(st etcdv1alpha1.EtcdClusterStatus, size int) health {
+	h := health{size: size, members: len(st.Members), neverFormed: st.ClusterID == ""}
+	for _, m := range st.Members {
+		if !m.Learner {
+			h.voters++
+			if m.Healthy {
+				h.ready++
+			}
+		}
 	}
+	h.quorate = h.voters > 0 && h.ready >= resources.Quorum(h.voters)
+	h.allHealthy = h.quorate && h.ready == h.voters
+	return h
+}
+
+func (h health) scaling() bool {
+	return !h.neverFormed && (h.voters != h.size || h.members != h.size)
+}
+
+func newCondition(t string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
+}
+
+func (h health) available(etcdErr error) metav1.Condition {
 	switch {
-	case quorate:
-		set(etcdv1alpha1.ConditionAvailable, metav1.ConditionTrue, etcdv1alpha1.ReasonQuorumHealthy,
-			fmt.Sprintf("%d of %d voting members healthy", st.ReadyMembers, voters))
-	case neverFormed:
-		set(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, reasonCreating, "Waiting for the initial members to form the cluster")
+	case h.quorate:
+		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionTrue, etcdv1alpha1.ReasonQuorumHealthy,
+			fmt.Sprintf("%d of %d voting members healthy", h.ready, h.voters))
+	case h.neverFormed:
+		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, reasonCreating, "Waiting for the initial members to form the cluster")
 	default:
-		set(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonQuorumLost,
-			quorumLostMessage(st.ReadyMembers, voters, obs.etcdErr))
+		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonQuorumLost,
+			quorumLostMessage(int32(h.ready), h.voters, etcdErr))
 	}
+}
 
-	// Degraded is about health, not size: a cluster being scaled with every
-	// member healthy is progressing, not degraded.
+// degraded is about health, not size: a cluster being scaled with every
+// member healthy is progressing, not degraded.
+func (h health) degraded() metav1.Condition {
 	switch {
-	case allHealthy:
-		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonAllHealthy, "All voting members are healthy")
-	case neverFormed:
-		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonCreating, "The cluster is being created")
+	case h.allHealthy:
+		return newCondition(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonAllHealthy, "All voting members are healthy")
+	case h.neverFormed:
+		return newCondition(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonCreating, "The cluster is being created")
 	default:
-		set(etcdv1alpha1.ConditionDegraded, metav1.ConditionTrue, reasonMembersMissing,
-			fmt.Sprintf("%d of %d voting members are healthy", st.ReadyMembers, voters))
+		return newCondition(etcdv1alpha1.ConditionDegraded, metav1.ConditionTrue, reasonMembersMissing,
+			fmt.Sprintf("%d of %d voting members are healthy", h.ready, h.voters))
 	}
+}
 
-	scaling := !neverFormed && (voters != size || len(st.Members) != size)
+// progressing says what the operator is doing, or why it waits.
+func (h health) progressing(paused bool, plan step) metav1.Condition {
+	settled := h.allHealthy && h.voters == h.size && h.members == h.size && plan.kind == stepNone
 	switch {
-	case c.Spec.Paused:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonPaused, "spec.paused is set: the operator changes nothing")
+	case paused:
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonPaused, "spec.paused is set: the operator changes nothing")
 	case settled:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonReconciled, "The cluster matches its spec")
-	case neverFormed:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonReconciled, "The cluster matches its spec")
+	case h.neverFormed:
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
 	case plan.kind == stepWait:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
 	case plan.kind != stepNone:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, string(plan.kind), plan.reason)
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, string(plan.kind), plan.reason)
 	default:
-		set(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonMembersMissing, "Waiting for members to become healthy")
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonMembersMissing, "Waiting for members to become healthy")
 	}
-
-	st.Phase = phase(c.Spec.Paused, quorate, allHealthy, scaling, neverFormed)
-	return st
 }
 
 func quorumLostMessage(ready int32, voters int, etcdErr error) string {
