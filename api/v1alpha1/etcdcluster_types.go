@@ -61,6 +61,17 @@ type EtcdClusterSpec struct {
 	// +optional
 	Options *EtcdOptions `json:"options,omitempty"`
 
+	// DeletionPolicy says what happens to the members' data claims when the
+	// EtcdCluster is deleted: Retain (the default) keeps them, so the data
+	// survives a mistaken delete and an EtcdCluster of the same name and
+	// size created again starts on it; Delete removes them with the
+	// cluster. It may be changed at any time, for example to Delete just
+	// before deleting a cluster whose data is no longer wanted.
+	//
+	// +optional
+	// +kubebuilder:default=Retain
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
 	// Paused stops the operator from changing anything in this cluster
 	// (members, pods, services); status is still reported. The etcd members
 	// keep running.
@@ -68,6 +79,17 @@ type EtcdClusterSpec struct {
 	// +optional
 	Paused bool `json:"paused,omitempty"`
 }
+
+// DeletionPolicy is the fate of member data when its cluster is deleted.
+//
+// +kubebuilder:validation:Enum=Retain;Delete
+type DeletionPolicy string
+
+// The deletion policies of an EtcdCluster.
+const (
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+)
 
 // StorageSpec is either a PersistentVolumeClaim per member (the default) or
 // an emptyDir whose data is lost when its pod goes.

@@ -21,6 +21,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/failpoint"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
@@ -40,6 +41,9 @@ type EtcdClusterReconciler struct {
 	Recorder events.EventRecorder
 	// EtcdClients opens clients to etcd members; a fake in unit tests.
 	EtcdClients etcd.ClientFactory
+	// Failpoints stop the process right after a step of that name was
+	// carried out (tests only; none armed by default).
+	Failpoints failpoint.Set
 }
 
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters,verbs=get;list;watch;update;patch
@@ -48,7 +52,7 @@ type EtcdClusterReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
-// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;delete;deletecollection
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -62,8 +66,10 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !cluster.DeletionTimestamp.IsZero() {
-		// Owned objects go with the cluster through garbage collection.
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.finalize(ctx, &cluster)
+	}
+	if err := r.ensureFinalizer(ctx, &cluster); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	obs, err := r.observe(ctx, &cluster)

@@ -10,7 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -114,6 +116,45 @@ var _ = Describe("EtcdCluster reconciler", func() {
 		Eventually(func() error { return k8sClient.Get(ctx, key("main"), &sts) }, timeout).Should(Succeed())
 	})
 
+	It("keeps the members' claims when deleted by default, and deletes them with deletionPolicy Delete", func() {
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Finalizers).To(ContainElement(Finalizer))
+			g.Expect(cluster.Spec.DeletionPolicy).To(Equal(etcdv1alpha1.DeletionPolicyRetain), "the API default")
+		}, timeout).Should(Succeed())
+		var sts appsv1.StatefulSet
+		Eventually(func() error { return k8sClient.Get(ctx, key("main"), &sts) }, timeout).Should(Succeed())
+		Expect(sts.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted).To(Equal(appsv1.RetainPersistentVolumeClaimRetentionPolicyType),
+			"the StatefulSet must never delete claims behind the policy's back")
+		claim := createClaim(cluster, "data-main-0")
+
+		Expect(k8sClient.Delete(ctx, cluster)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, key("main"), cluster)) }, timeout).Should(BeTrue())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(claim), claim)).To(Succeed(), "Retain deleted a claim")
+		Expect(claim.DeletionTimestamp).To(BeNil())
+
+		other := &etcdv1alpha1.EtcdCluster{
+			ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: cluster.Namespace},
+			Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 1, Version: "3.6.16", DeletionPolicy: etcdv1alpha1.DeletionPolicyDelete},
+		}
+		Expect(k8sClient.Create(ctx, other)).To(Succeed())
+		otherClaim := createClaim(other, "data-other-0")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(other), other)).To(Succeed())
+			g.Expect(other.Finalizers).To(ContainElement(Finalizer))
+		}, timeout).Should(Succeed())
+		Expect(k8sClient.Delete(ctx, other)).To(Succeed())
+		// The API server's pvc-protection finalizer holds a deleted claim
+		// until a controller sees it unused; envtest runs none, so the
+		// claim stays marked for deletion.
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(otherClaim), otherClaim)).To(Succeed())
+			g.Expect(otherClaim.DeletionTimestamp).NotTo(BeNil(), "Delete kept the claim")
+		}, timeout).Should(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(other), other)) }, timeout).Should(BeTrue())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(claim), claim)).To(Succeed(), "another cluster's claim was deleted")
+	})
+
 	It("scales out one learner at a time: member add, then its pod, then promote", func() {
 		startInitialMembers(cluster)
 		Eventually(func(g Gomega) {
@@ -171,6 +212,21 @@ func startInitialMembers(c *etcdv1alpha1.EtcdCluster) {
 	for i := range 3 {
 		startMember(c, i, false)
 	}
+}
+
+// createClaim stands in for the StatefulSet controller: a member's claim
+// carrying the cluster's labels.
+func createClaim(c *etcdv1alpha1.EtcdCluster, name string) *corev1.PersistentVolumeClaim {
+	GinkgoHelper()
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace, Labels: resources.SelectorLabels(c)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, pvc)).To(Succeed())
+	return pvc
 }
 
 func fakeCalls() []string {

@@ -35,27 +35,31 @@ func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32) *appsv1.StatefulSe
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
 			Selector:            &metav1.LabelSelector{MatchLabels: SelectorLabels(c)},
-			// Claims go with the cluster; on scale-in the operator deletes a
-			// removed member's claim itself, after etcd no longer lists it.
-			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
-				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
-			},
-			Template: podTemplate(c),
+			PersistentVolumeClaimRetentionPolicy: ClaimRetentionPolicy(),
+			Template:                             PodTemplate(c),
 		},
 	}
 	if claim := dataClaim(c); claim != nil {
 		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{*claim}
-	} else {
-		sts.Spec.Template.Spec.Volumes = []corev1.Volume{{
-			Name:         dataVolume,
-			VolumeSource: corev1.VolumeSource{EmptyDir: c.Spec.Storage.EmptyDir},
-		}}
 	}
 	return sts
 }
 
-func podTemplate(c *etcdv1alpha1.EtcdCluster) corev1.PodTemplateSpec {
+// ClaimRetentionPolicy keeps every claim whatever happens to the
+// StatefulSet: the operator deletes a removed member's claim itself, after
+// etcd no longer lists it, and a deleted cluster's claims only when its
+// deletionPolicy says so.
+func ClaimRetentionPolicy() *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy {
+	return &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+		WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+		WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+	}
+}
+
+// PodTemplate is the member pod template the spec asks for. Changing it
+// restarts no pod by itself (OnDelete): the operator rolls members one at
+// a time.
+func PodTemplate(c *etcdv1alpha1.EtcdCluster) corev1.PodTemplateSpec {
 	labels := Labels(c)
 	var annotations map[string]string
 	spec := corev1.PodSpec{
@@ -64,6 +68,9 @@ func podTemplate(c *etcdv1alpha1.EtcdCluster) corev1.PodTemplateSpec {
 		// longer is stuck, and its peers carry on without it.
 		TerminationGracePeriodSeconds: ptr.To[int64](30),
 		EnableServiceLinks:            ptr.To(false),
+	}
+	if s := c.Spec.Storage; s != nil && s.EmptyDir != nil {
+		spec.Volumes = []corev1.Volume{{Name: dataVolume, VolumeSource: corev1.VolumeSource{EmptyDir: s.EmptyDir}}}
 	}
 	if t := c.Spec.PodTemplate; t != nil {
 		for k, v := range t.Labels {
