@@ -20,6 +20,7 @@ import (
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/controller"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/failpoint"
 )
 
 // options are the manager's command-line flags.
@@ -73,11 +74,19 @@ func run(opts options) error {
 		return err
 	}
 
+	failpoints := failpoint.FromEnv(func(point string) {
+		ctrl.Log.Info("Exiting at a failpoint", "failpoint", point, "env", failpoint.EnvVar)
+		os.Exit(failpoint.ExitCode)
+	})
+	if armed := failpoints.Armed(); len(armed) > 0 {
+		ctrl.Log.Info("Failpoints armed: the operator exits after these steps (tests only)", "failpoints", armed)
+	}
 	if err := (&controller.EtcdClusterReconciler{
 		Client:      mgr.GetClient(),
 		Scheme:      mgr.GetScheme(),
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: etcd.NewClient,
+		Failpoints:  failpoints,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -22,6 +22,9 @@ import (
 // step turned into a wait that says why; the pass then ends without error.
 func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluster, s step) (step, error) {
 	err := r.executeStep(ctx, obs, s)
+	if err == nil && s.kind != stepNone && s.kind != stepWait {
+		r.Failpoints.Hit(string(s.kind))
+	}
 	if etcd.IsNotYet(err) {
 		logf.FromContext(ctx).Info("etcd refused the step for now", "step", s.kind, "member", s.member, "reason", err.Error())
 		return step{kind: stepWait, member: s.member, reason: fmt.Sprintf("%s: etcd says not yet: %v", s.reason, err)}, nil
