@@ -30,6 +30,9 @@ func memberStatuses(obs *observedCluster) []etcdv1alpha1.MemberStatus {
 			leader = s.Leader
 		}
 	}
+	if obs.members == nil {
+		return lastKnownMembers(obs)
+	}
 	out := make([]etcdv1alpha1.MemberStatus, 0, len(obs.members))
 	for _, m := range obs.members {
 		name := memberName(m)
@@ -42,6 +45,22 @@ func memberStatuses(obs *observedCluster) []etcdv1alpha1.MemberStatus {
 			ms.Version = s.Version
 			ms.DBSizeBytes = s.DBSize
 			ms.Revision = s.Revision
+		}
+		out = append(out, ms)
+	}
+	return out
+}
+
+// lastKnownMembers keeps the member list of the last status when no member
+// could list the members (a cluster without quorum cannot): a person then
+// still sees which members exist, and each is healthy only if it answers
+// for itself now.
+func lastKnownMembers(obs *observedCluster) []etcdv1alpha1.MemberStatus {
+	out := make([]etcdv1alpha1.MemberStatus, 0, len(obs.cluster.Status.Members))
+	for _, known := range obs.cluster.Status.Members {
+		ms := etcdv1alpha1.MemberStatus{Name: known.Name, ID: known.ID, PeerURL: known.PeerURL, Learner: known.Learner}
+		if s, ok := obs.statuses[known.Name]; ok && fmt.Sprintf("%x", s.MemberID) == known.ID && len(s.Errors) == 0 {
+			ms.Healthy, ms.Version, ms.DBSizeBytes, ms.Revision = true, s.Version, s.DBSize, s.Revision
 		}
 		out = append(out, ms)
 	}

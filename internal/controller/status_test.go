@@ -94,6 +94,17 @@ func TestComputeStatus(t *testing.T) {
 		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonQuorumLost,
 		degraded: metav1.ConditionTrue, progressing: metav1.ConditionTrue, progressingWhy: reasonMembersMissing,
 	}, {
+		name: "without quorum the member list is the last known, with the one member that answers healthy",
+		obs: func() *observedCluster {
+			o := threeMembers("main-0")
+			o.cluster.Status = computeStatus(threeMembers("main-0", "main-1", "main-2"), step{})
+			o.members, o.etcdErr = nil, errors.New("context deadline exceeded")
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseQuorumLost, ready: 1,
+		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonQuorumLost,
+		degraded: metav1.ConditionTrue, progressing: metav1.ConditionTrue, progressingWhy: reasonMembersMissing,
+	}, {
 		name: "scaling out with every member healthy is progressing, not degraded",
 		obs: func() *observedCluster {
 			o := threeMembers("main-0", "main-1", "main-2")
