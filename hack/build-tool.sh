@@ -10,6 +10,8 @@
 set -euo pipefail
 
 module_dir=$1 package=$2 output=$3 ldflags=${4:-}
+# The build runs in the module directory: make the output path absolute.
+[[ $output = /* ]] || output=$PWD/$output
 
 mkdir -p "$(dirname "$output")"
 tmp="$output.partial.$$"
