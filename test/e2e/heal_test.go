@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -39,11 +40,7 @@ var _ = Describe("A member whose claim is deleted with its pod", Label("heal"), 
 	It("is kept from rejoining under its old member ID, then replaced by a new member", func() {
 		ns := newNamespace()
 		cluster := createCluster(ns, "lost", 3)
-		Eventually(func(g Gomega) {
-			var cm corev1.ConfigMap
-			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.ConfigMapName(cluster)}, &cm)).To(Succeed())
-			g.Expect(resources.IsSealed(&cm)).To(BeTrue())
-		}, time.Minute, time.Second).Should(Succeed())
+		waitSealed(cluster)
 		w := startWriter(cluster, "/lost", 50*time.Millisecond)
 		idsBefore := memberIDs(cluster)
 
@@ -68,6 +65,41 @@ var _ = Describe("A member whose claim is deleted with its pod", Label("heal"), 
 		w.stopAndVerify()
 	})
 })
+
+var _ = Describe("An emptyDir member whose pod is deleted", Label("heal"), func() {
+	It("lost its data with its pod, and is replaced by a new member", func() {
+		ns := newNamespace()
+		cluster := createClusterSpec(ns, "ephemeral", etcdv1alpha1.EtcdClusterSpec{
+			Size: 3, Version: etcdVersion,
+			Storage: &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+		})
+		waitSealed(cluster)
+		w := startWriter(cluster, "/ephemeral", 50*time.Millisecond)
+		idsBefore := memberIDs(cluster)
+
+		By("deleting the pod of ephemeral-2, and with it its data")
+		Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ephemeral-2"}})).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			ids := memberIDs(cluster)
+			g.Expect(ids).To(HaveLen(3))
+			g.Expect(ids).To(HaveKey("ephemeral-2"))
+			g.Expect(ids["ephemeral-2"]).NotTo(Equal(idsBefore["ephemeral-2"]), "ephemeral-2 rejoined under its old member ID")
+		}, 4*time.Minute, 2*time.Second).Should(Succeed())
+		waitMembers(cluster, 3)
+		w.stopAndVerify()
+	})
+})
+
+// waitSealed waits until the bootstrap settings name no member any more.
+func waitSealed(cluster *etcdv1alpha1.EtcdCluster) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		var cm corev1.ConfigMap
+		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: cluster.Namespace, Name: resources.ConfigMapName(cluster)}, &cm)).To(Succeed())
+		g.Expect(resources.IsSealed(&cm)).To(BeTrue())
+	}, time.Minute, time.Second).Should(Succeed())
+}
 
 // memberIDs maps member names to their etcd IDs, as etcd lists them.
 func memberIDs(cluster *etcdv1alpha1.EtcdCluster) map[string]uint64 {

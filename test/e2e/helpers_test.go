@@ -34,12 +34,15 @@ func newNamespace() string {
 // createCluster applies an EtcdCluster of the given size and waits until it
 // reports Available with every member ready.
 func createCluster(namespace, name string, size int32) *etcdv1alpha1.EtcdCluster {
-	c := &etcdv1alpha1.EtcdCluster{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: size, Version: etcdVersion},
-	}
+	return createClusterSpec(namespace, name, etcdv1alpha1.EtcdClusterSpec{Size: size, Version: etcdVersion})
+}
+
+// createClusterSpec is createCluster for a spec of the caller's.
+func createClusterSpec(namespace, name string, spec etcdv1alpha1.EtcdClusterSpec) *etcdv1alpha1.EtcdCluster {
+	GinkgoHelper()
+	c := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Spec: spec}
 	Expect(k8sClient.Create(ctx, c)).To(Succeed())
-	waitAvailable(c, int(size))
+	waitAvailable(c, int(spec.Size))
 	return c
 }
 

@@ -67,6 +67,10 @@ func waitMembers(c *etcdv1alpha1.EtcdCluster, size int) {
 		g.Expect(pods.Items).To(HaveLen(size))
 		var claims corev1.PersistentVolumeClaimList
 		g.Expect(k8sClient.List(ctx, &claims, client.InNamespace(c.Namespace))).To(Succeed())
-		g.Expect(claims.Items).To(HaveLen(size))
+		if c.Spec.Storage != nil && c.Spec.Storage.EmptyDir != nil {
+			g.Expect(claims.Items).To(BeEmpty())
+		} else {
+			g.Expect(claims.Items).To(HaveLen(size))
+		}
 	}, 5*time.Minute, 2*time.Second).Should(Succeed())
 }
