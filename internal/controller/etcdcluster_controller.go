@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,7 +52,7 @@ type EtcdClusterReconciler struct {
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;delete;deletecollection
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -90,6 +91,8 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	log.V(1).Info("Reconciled", "phase", status.Phase, "readyMembers", status.ReadyMembers)
 	switch {
+	case plan.kind == stepHalted:
+		return ctrl.Result{RequeueAfter: requeueWhileUnready}, nil
 	case plan.kind != stepNone, status.Phase == etcdv1alpha1.PhaseCreating:
 		return ctrl.Result{RequeueAfter: requeueAfterStep}, nil
 	case status.Phase == etcdv1alpha1.PhaseRunning:
@@ -113,8 +116,11 @@ func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (
 		}
 		return step{kind: stepNone}, err
 	}
+	if err := r.ensureTemplate(ctx, obs); err != nil {
+		return step{}, err
+	}
 	plan := planMembership(obs)
-	if plan.kind != stepNone && plan.kind != stepWait {
+	if plan.acts() {
 		logf.FromContext(ctx).Info("Membership step", "step", plan.kind, "member", plan.member, "reason", plan.reason)
 	}
 	return r.execute(ctx, obs, plan)
@@ -128,6 +134,10 @@ func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1
 	}
 	before := c.DeepCopy()
 	wasPhase := c.Status.Phase
+	var wasUpgradingReason string
+	if was := meta.FindStatusCondition(c.Status.Conditions, etcdv1alpha1.ConditionUpgrading); was != nil {
+		wasUpgradingReason = was.Reason
+	}
 	c.Status = status
 	if err := r.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patch status: %w", err)
@@ -138,6 +148,10 @@ func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1
 			"Fewer than a quorum of members are healthy; the operator will not change membership until it returns")
 	case status.Phase == etcdv1alpha1.PhaseRunning && wasPhase != etcdv1alpha1.PhaseRunning:
 		r.event(c, corev1.EventTypeNormal, "Available", "All %d members are healthy", status.ReadyMembers)
+	}
+	if halted := meta.FindStatusCondition(status.Conditions, etcdv1alpha1.ConditionUpgrading); halted != nil &&
+		halted.Reason == etcdv1alpha1.ReasonRolloutHalted && wasUpgradingReason != etcdv1alpha1.ReasonRolloutHalted {
+		r.event(c, corev1.EventTypeWarning, "RolloutHalted", "%s", halted.Message)
 	}
 	return nil
 }
