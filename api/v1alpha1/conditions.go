@@ -13,6 +13,9 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionDegraded is True when members are missing or unhealthy.
 	ConditionDegraded = "Degraded"
+	// ConditionUpgrading is True while members run another version or pod
+	// template than the spec asks for; its message gives the progress.
+	ConditionUpgrading = "Upgrading"
 )
 
 // Condition reasons. Each is a CamelCase word a user can search for.
@@ -28,4 +31,13 @@ const (
 	ReasonReconciled = "Reconciled"
 	// ReasonPaused: spec.paused is set; nothing is changed.
 	ReasonPaused = "Paused"
+	// ReasonRollingUpdate: members are being restarted one at a time on
+	// the current template.
+	ReasonRollingUpdate = "RollingUpdate"
+	// ReasonRolloutHalted: a restarted member did not come back healthy on
+	// the new template; no other member is touched until the spec is fixed
+	// (for example the version edited back).
+	ReasonRolloutHalted = "RolloutHalted"
+	// ReasonUpToDate: every member runs the current template.
+	ReasonUpToDate = "UpToDate"
 )

@@ -23,11 +23,16 @@ type EtcdClusterSpec struct {
 	Size int32 `json:"size"`
 
 	// Version is the etcd release the members run, as MAJOR.MINOR.PATCH
-	// (for example 3.6.16).
+	// (for example 3.6.16). Editing it rolls the members one at a time,
+	// the leader last. Patch versions may change either way; the minor
+	// version may rise by one at a time. A minor downgrade is refused,
+	// except back to the minor some member still runs: that reverts an
+	// upgrade that has not finished.
 	//
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|[1-9][0-9]*)\\\\.(0|[1-9][0-9]*)\\\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$')",message="version must be a semantic version MAJOR.MINOR.PATCH such as 3.6.16, without a leading v"
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('3.')",message="only etcd 3.x versions are supported"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !oldSelf.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.split('.')[1]) <= int(oldSelf.split('.')[1]) + 1",message="upgrade one minor version at a time (3.5 to 3.6, then 3.6 to 3.7): etcd supports no other path"
 	Version string `json:"version"`
 
 	// Image overrides the container image. By default it is the official
@@ -236,6 +241,12 @@ type EtcdClusterStatus struct {
 	// +optional
 	CurrentVersion string `json:"currentVersion,omitempty"`
 
+	// UpdatedMembers counts member pods that run the current pod template
+	// (version, image, resources and options of the spec).
+	//
+	// +optional
+	UpdatedMembers int32 `json:"updatedMembers"`
+
 	// ReadyMembers counts healthy voting members.
 	//
 	// +optional
@@ -301,12 +312,14 @@ type MemberStatus struct {
 // EtcdCluster is one etcd cluster run by Quorum.
 //
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="oldSelf.spec.version == self.spec.version || !self.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !oldSelf.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.spec.version.split('.')[1]) >= int(oldSelf.spec.version.split('.')[1]) || (has(self.status) && has(self.status.currentVersion) && self.status.currentVersion.split('.')[1] == self.spec.version.split('.')[1])",message="a minor downgrade is refused: etcd needs its downgrade API for it, which Quorum does not drive; going back is allowed only while a member still runs that minor version (reverting an unfinished upgrade)"
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.size,statuspath=.status.readyMembers
 // +kubebuilder:resource:shortName=etcd,categories=quorum
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.spec.size`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyMembers`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.currentVersion`
+// +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.updatedMembers`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

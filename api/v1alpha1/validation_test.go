@@ -139,6 +139,32 @@ var _ = Describe("EtcdCluster CRD", func() {
 			expectInvalid(err, "should be less than or equal to 9")
 		})
 
+		Context("of the version", func() {
+			// setVersions stores the cluster at from, with a status whose
+			// lowest member version is running, then edits the spec to to.
+			setVersions := func(from, running, to string) error {
+				cluster = validCluster(cluster.Namespace)
+				cluster.Spec.Version = from
+				Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
+				cluster.Status.CurrentVersion = running
+				Expect(k8sClient.Status().Update(ctx, cluster)).To(Succeed())
+				cluster.Spec.Version = to
+				return k8sClient.Update(ctx, cluster)
+			}
+			DescribeTable("allows",
+				func(from, running, to string) { Expect(setVersions(from, running, to)).To(Succeed()) },
+				Entry("a patch upgrade", "3.6.15", "3.6.15", "3.6.16"),
+				Entry("a patch downgrade", "3.6.16", "3.6.16", "3.6.15"),
+				Entry("one minor upgrade", "3.5.35", "3.5.35", "3.6.16"),
+				Entry("reverting an unfinished minor upgrade", "3.6.16", "3.5.35", "3.5.35"),
+			)
+			DescribeTable("refuses",
+				func(from, running, to, message string) { expectInvalid(setVersions(from, running, to), message) },
+				Entry("skipping a minor version", "3.5.35", "3.5.35", "3.7.0", "upgrade one minor version at a time"),
+				Entry("a minor downgrade of a finished upgrade", "3.6.16", "3.6.16", "3.5.35", "a minor downgrade is refused"),
+			)
+		})
+
 		It("scales through the scale subresource", func() {
 			scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 5}}
 			Expect(k8sClient.SubResource("scale").Update(ctx, cluster, client.WithSubResourceBody(scale))).To(Succeed())

@@ -155,6 +155,43 @@ var _ = Describe("EtcdCluster reconciler", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(claim), claim)).To(Succeed(), "another cluster's claim was deleted")
 	})
 
+	It("rolls a version edit into the template, then restarts followers first, one at a time", func() {
+		startInitialMembers(cluster)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
+		}, timeout).Should(Succeed())
+		var sts appsv1.StatefulSet
+		Expect(k8sClient.Get(ctx, key("main"), &sts)).To(Succeed())
+		Expect(sts.Annotations).NotTo(HaveKey(resources.AnnotationRollingTo))
+		labelPods(cluster, "rev-1")
+		markStatefulSetSeen(&sts, "rev-1")
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			cluster.Spec.Version = "3.6.15"
+			g.Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+		}, timeout).Should(Succeed())
+
+		By("writing the new image into the template and marking the rollout, restarting nothing yet")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), &sts)).To(Succeed())
+			g.Expect(sts.Spec.Template.Spec.Containers[0].Image).To(Equal("gcr.io/etcd-development/etcd:v3.6.15"))
+			g.Expect(sts.Annotations).To(HaveKey(resources.AnnotationRollingTo))
+		}, timeout).Should(Succeed())
+		Consistently(podNames(cluster), 2*time.Second).Should(HaveLen(3), "a pod was restarted before the StatefulSet controller saw the template")
+
+		By("restarting the highest follower once the StatefulSet controller has the new revision")
+		markStatefulSetSeen(&sts, "rev-2")
+		Eventually(podNames(cluster), timeout).Should(ConsistOf("main-0", "main-1"))
+		Consistently(podNames(cluster), 2*time.Second).Should(ConsistOf("main-0", "main-1"), "restarted a second member before the first came back")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseUpgrading))
+			g.Expect(meta.IsStatusConditionTrue(cluster.Status.Conditions, etcdv1alpha1.ConditionUpgrading)).To(BeTrue())
+		}, timeout).Should(Succeed())
+	})
+
 	It("scales out one learner at a time: member add, then its pod, then promote", func() {
 		startInitialMembers(cluster)
 		Eventually(func(g Gomega) {
@@ -211,6 +248,46 @@ func startInitialMembers(c *etcdv1alpha1.EtcdCluster) {
 	fakeEtcd.Unlock()
 	for i := range 3 {
 		startMember(c, i, false)
+	}
+}
+
+// labelPods puts the cluster's pods on a StatefulSet revision, as the
+// StatefulSet controller would have.
+func labelPods(c *etcdv1alpha1.EtcdCluster, revision string) {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		before := p.DeepCopy()
+		p.Labels[appsv1.ControllerRevisionHashLabelKey] = revision
+		Expect(k8sClient.Patch(ctx, p, client.MergeFrom(before))).To(Succeed())
+	}
+}
+
+// markStatefulSetSeen stands in for the StatefulSet controller: it has
+// seen the current template, whose revision is revision.
+func markStatefulSetSeen(sts *appsv1.StatefulSet, revision string) {
+	GinkgoHelper()
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sts), sts)).To(Succeed())
+	sts.Status.ObservedGeneration = sts.Generation
+	sts.Status.UpdateRevision = revision
+	sts.Status.CurrentRevision = revision
+	sts.Status.Replicas = *sts.Spec.Replicas
+	Expect(k8sClient.Status().Update(ctx, sts)).To(Succeed())
+}
+
+func podNames(c *etcdv1alpha1.EtcdCluster) func() []string {
+	return func() []string {
+		var pods corev1.PodList
+		Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
+		var names []string
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				names = append(names, p.Name)
+			}
+		}
+		return names
 	}
 }
 

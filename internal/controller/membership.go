@@ -25,6 +25,9 @@ const (
 	stepSeal          stepKind = "SealBootstrap" // no member with empty data may start
 	stepReplace       stepKind = "ReplaceMember" // remove a member that lost its data, to re-add it
 	stepRestartPod    stepKind = "RestartPod"    // a learner's pod waiting out a crash-loop backoff
+	stepRollMember    stepKind = "RestartMember" // rolling update: restart one member on the new template
+	stepHalted        stepKind = "RolloutHalted" // a restarted member did not come back; nothing is done
+	stepFinishRollout stepKind = "FinishRollout" // every member is updated: end the rolling update
 )
 
 // step is the planned change: what, to which member, and why.
@@ -34,6 +37,11 @@ type step struct {
 	id       uint64 // etcd member ID, for promote, remove and move-leader
 	replicas int32  // for raise and lower
 	reason   string // for people: status messages and events
+}
+
+// acts says whether the step changes anything.
+func (s step) acts() bool {
+	return s.kind != stepNone && s.kind != stepWait && s.kind != stepHalted
 }
 
 // membership is the observed etcd membership, indexed for the planner.
@@ -133,7 +141,8 @@ func planMembership(obs *observedCluster) step {
 		}
 		return step{kind: stepAddLearner, member: name, reason: fmt.Sprintf("adding %s as a learner (%d of %d members)", name, len(m.members)+1, size)}
 	}
-	return step{kind: stepNone}
+	// Membership is settled: roll members onto the current template.
+	return planRollout(obs, m)
 }
 
 // planReplacement removes a voter that cannot hold its data any more.

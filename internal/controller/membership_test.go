@@ -28,6 +28,16 @@ type clusterShape struct {
 	lost                    []int // ordinals whose claim is newer than the seal
 	crashLooping            []int // ordinals whose pod waits out a backoff
 	removed                 []int // ordinals etcd no longer lists (pods and claims stay)
+
+	// Rolling updates: pods are on the StatefulSet's update revision unless
+	// listed in outdated.
+	outdated    []int          // pods on an older template
+	terminating []int          // pods being deleted
+	waiting     map[int]string // a pod's etcd container waits for this reason
+	versions    map[int]string // member versions other than 3.6.16
+	lagging     []int          // members far behind the leader's log
+	stsStale    bool           // the StatefulSet controller has not seen the template yet
+	rolling     bool           // the rolling-update mark is set with no pod outdated
 }
 
 // sealedAt is when the test clusters' bootstrap settings were sealed.
@@ -39,7 +49,15 @@ func (s clusterShape) observe() *observedCluster {
 		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: int32(s.size), Version: "3.6.16"},
 	}
 	obs := &observedCluster{cluster: c, statuses: map[string]*etcd.MemberStatus{},
-		statefulSet: &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(s.replicas))}}}
+		statefulSet: &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2},
+			Spec:   appsv1.StatefulSetSpec{Replicas: ptr.To(int32(s.replicas))},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, UpdateRevision: "new"}}}
+	if len(s.outdated) > 0 || s.rolling {
+		obs.statefulSet.Annotations = map[string]string{resources.AnnotationRollingTo: "new"}
+	}
+	if s.stsStale {
+		obs.statefulSet.Status.ObservedGeneration = 1
+	}
 	in := func(list []int, i int) bool {
 		for _, v := range list {
 			if v == i {
@@ -56,7 +74,15 @@ func (s clusterShape) observe() *observedCluster {
 		obs.members = append(obs.members, etcd.Member{ID: uint64(i + 1), Name: name,
 			PeerURLs: []string{"http://" + name + ".m-peer.db.svc:2380"}, IsLearner: in(s.learners, i)})
 		if !in(s.unhealthy, i) {
-			obs.statuses[name] = &etcd.MemberStatus{MemberID: uint64(i + 1), ClusterID: 7, Leader: uint64(s.leader + 1)}
+			st := &etcd.MemberStatus{MemberID: uint64(i + 1), ClusterID: 7, Leader: uint64(s.leader + 1),
+				Version: "3.6.16", RaftIndex: 5000, Applied: 4990}
+			if v, ok := s.versions[i]; ok {
+				st.Version = v
+			}
+			if in(s.lagging, i) {
+				st.Applied = 100
+			}
+			obs.statuses[name] = st
 		}
 	}
 	pods := s.pods
@@ -66,8 +92,21 @@ func (s clusterShape) observe() *observedCluster {
 		}
 	}
 	for _, i := range pods {
-		obs.pods = append(obs.pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%d", i)},
-			Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.0.0.%d", i+1)}})
+		revision := "new"
+		if in(s.outdated, i) {
+			revision = "old"
+		}
+		pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%d", i), CreationTimestamp: metav1.Now(),
+			Labels: map[string]string{appsv1.ControllerRevisionHashLabelKey: revision}},
+			Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.0.0.%d", i+1)}}
+		if in(s.terminating, i) {
+			pod.DeletionTimestamp = ptr.To(metav1.Now())
+		}
+		if reason, ok := s.waiting[i]; ok {
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "etcd",
+				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}}
+		}
+		obs.pods = append(obs.pods, pod)
 	}
 	obs.bootstrap = resources.SealedBootstrapConfigMap(c, sealedAt)
 	if s.unsealed {
@@ -144,6 +183,28 @@ func TestPlanMembership(t *testing.T) {
 		{"not while the settings are unsealed (a learner's new claim)", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}, unsealed: true}, stepNone, "", 0},
 		{"then re-added as a learner in its place", clusterShape{size: 3, members: 3, replicas: 3, removed: []int{1}}, stepAddLearner, "m-1", 0},
 		{"whose crash-looping pod is restarted", clusterShape{size: 3, members: 3, replicas: 3, learners: []int{1}, unhealthy: []int{1}, crashLooping: []int{1}}, stepRestartPod, "m-1", 0},
+
+		// Rolling updates: one member at a time, followers first, the leader
+		// last after leadership moved to an updated member.
+		{"rolls the highest outdated follower first", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}}, stepRollMember, "m-2", 0},
+		{"then the next follower", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}}, stepRollMember, "m-1", 0},
+		{"moves leadership to an updated member before restarting the leader", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0}}, stepMoveLeader, "m-0", 2},
+		{"then restarts the former leader", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0}, leader: 1}, stepRollMember, "m-0", 0},
+		{"a single member restarts without a leader move", clusterShape{size: 1, members: 1, replicas: 1, outdated: []int{0}}, stepRollMember, "m-0", 0},
+		{"waits for the StatefulSet controller to see the template", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, stsStale: true}, stepWait, "", 0},
+		{"waits while a restarted pod is replaced", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}, terminating: []int{2}}, stepWait, "m-2", 0},
+		{"waits for a restarted member to be healthy", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}, unhealthy: []int{2}}, stepWait, "m-2", 0},
+		{"halts when a restarted member's image cannot be pulled", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}, unhealthy: []int{2}, waiting: map[int]string{2: "ImagePullBackOff"}}, stepHalted, "m-2", 0},
+		{"halts when a restarted member crash-loops", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}, unhealthy: []int{2}, waiting: map[int]string{2: "CrashLoopBackOff"}}, stepHalted, "m-2", 0},
+		{"halts when a restarted member runs another version than the spec", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}, versions: map[int]string{2: "3.6.15"}}, stepHalted, "m-2", 0},
+		{"after a revert, restarts the member the halted rollout broke", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{2}, unhealthy: []int{2}, waiting: map[int]string{2: "CrashLoopBackOff"}}, stepRollMember, "m-2", 0},
+		{"never restarts while two voters are down", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, unhealthy: []int{1, 2}}, stepWait, "m-2", 0},
+		{"never restarts a healthy member while another is down", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{2}, unhealthy: []int{1}}, stepWait, "m-1", 0},
+		{"waits for a lagging member to catch up before restarting it", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{1, 2}, lagging: []int{2}}, stepWait, "m-2", 0},
+		{"halts when the last restarted member does not come back", clusterShape{size: 3, members: 3, replicas: 3, rolling: true, unhealthy: []int{0}, waiting: map[int]string{0: "ErrImagePull"}}, stepHalted, "m-0", 0},
+		{"ends the rolling update once every member is healthy on the new template", clusterShape{size: 3, members: 3, replicas: 3, rolling: true}, stepFinishRollout, "", 0},
+		{"outside a rolling update a down member is not a halted rollout", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{0}, waiting: map[int]string{0: "CrashLoopBackOff"}}, stepNone, "", 0},
+		{"scales before it rolls", clusterShape{size: 4, members: 3, replicas: 3, outdated: []int{0, 1, 2}}, stepAddLearner, "m-3", 0},
 
 		// What the planner does not handle.
 		{"members that are not the pods 0..n-1 are left alone", clusterShape{size: 3, members: 3, replicas: 3}, stepWait, "", 0},

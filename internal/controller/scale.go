@@ -22,7 +22,7 @@ import (
 // step turned into a wait that says why; the pass then ends without error.
 func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluster, s step) (step, error) {
 	err := r.executeStep(ctx, obs, s)
-	if err == nil && s.kind != stepNone && s.kind != stepWait {
+	if err == nil && s.acts() {
 		r.Failpoints.Hit(string(s.kind))
 	}
 	if etcd.IsNotYet(err) {
@@ -34,7 +34,7 @@ func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluste
 
 func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCluster, s step) error {
 	switch s.kind {
-	case stepNone, stepWait:
+	case stepNone, stepWait, stepHalted:
 		return nil
 	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace:
 		return r.executeEtcdStep(ctx, obs, s)
@@ -54,6 +54,14 @@ func (r *EtcdClusterReconciler) executeKubernetesStep(ctx context.Context, obs *
 		return r.writeBootstrapConfig(ctx, c, resources.SealedBootstrapConfigMap(c, time.Now()))
 	case stepRestartPod:
 		return r.deleteIfExists(ctx, &corev1.Pod{}, c.Namespace, s.member, s.reason)
+	case stepFinishRollout:
+		return r.finishRollout(ctx, obs, s)
+	case stepRollMember:
+		if err := r.deleteIfExists(ctx, &corev1.Pod{}, c.Namespace, s.member, s.reason); err != nil {
+			return err
+		}
+		r.event(c, corev1.EventTypeNormal, "MemberRestarted", "Restarting %s on version %s: %s", s.member, c.Spec.Version, s.reason)
+		return nil
 	case stepDeleteClaim:
 		return r.deleteIfExists(ctx, &corev1.PersistentVolumeClaim{}, c.Namespace, resources.DataVolumeName+"-"+s.member, s.reason)
 	default:

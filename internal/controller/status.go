@@ -90,16 +90,36 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 
 	h := newHealth(st, int(c.Spec.Size))
 	st.ReadyMembers = int32(h.ready)
+	rs := newRolloutState(obs)
+	st.UpdatedMembers = int32(len(rs.updated))
 	for _, cond := range []metav1.Condition{
 		h.available(obs.etcdErr),
 		h.degraded(),
 		h.progressing(c.Spec.Paused, plan),
+		upgrading(c, rs, plan, len(obs.pods)),
 	} {
 		cond.ObservedGeneration = c.Generation
 		meta.SetStatusCondition(&st.Conditions, cond)
 	}
-	st.Phase = phase(c.Spec.Paused, h.quorate, h.allHealthy, h.scaling(), h.neverFormed)
+	st.Phase = phase(c.Spec.Paused, h, rs.active && plan.kind != stepHalted)
 	return st
+}
+
+// upgrading reports a rolling update and how far it is.
+func upgrading(c *etcdv1alpha1.EtcdCluster, rs rolloutState, plan step, pods int) metav1.Condition {
+	progress := fmt.Sprintf("%d of %d members on the current template (etcd %s)", len(rs.updated), pods, c.Spec.Version)
+	switch {
+	case plan.kind == stepHalted:
+		return newCondition(etcdv1alpha1.ConditionUpgrading, metav1.ConditionTrue, etcdv1alpha1.ReasonRolloutHalted, progress+": "+plan.reason)
+	case rs.active:
+		msg := progress
+		if plan.reason != "" {
+			msg += ": " + plan.reason
+		}
+		return newCondition(etcdv1alpha1.ConditionUpgrading, metav1.ConditionTrue, etcdv1alpha1.ReasonRollingUpdate, msg)
+	default:
+		return newCondition(etcdv1alpha1.ConditionUpgrading, metav1.ConditionFalse, etcdv1alpha1.ReasonUpToDate, progress)
+	}
 }
 
 // health is what the conditions and the phase are derived from.
@@ -171,6 +191,9 @@ func (h health) progressing(paused bool, plan step) metav1.Condition {
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonReconciled, "The cluster matches its spec")
 	case h.neverFormed:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
+	case plan.kind == stepHalted:
+		// As a Deployment past its progress deadline: not progressing.
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonRolloutHalted, plan.reason)
 	case plan.kind == stepWait:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
 	case plan.kind != stepNone:
@@ -189,17 +212,21 @@ func quorumLostMessage(ready int32, voters int, etcdErr error) string {
 	return msg
 }
 
-func phase(paused, quorate, allHealthy, scaling, neverFormed bool) etcdv1alpha1.ClusterPhase {
+// phase summarises: a halted rolling update shows as Degraded (a member
+// is down), one under way as Upgrading.
+func phase(paused bool, h health, rolling bool) etcdv1alpha1.ClusterPhase {
 	switch {
 	case paused:
 		return etcdv1alpha1.PhasePaused
-	case neverFormed && !quorate:
+	case h.neverFormed && !h.quorate:
 		return etcdv1alpha1.PhaseCreating
-	case !quorate:
+	case !h.quorate:
 		return etcdv1alpha1.PhaseQuorumLost
-	case scaling:
+	case h.scaling():
 		return etcdv1alpha1.PhaseScaling
-	case !allHealthy:
+	case rolling:
+		return etcdv1alpha1.PhaseUpgrading
+	case !h.allHealthy:
 		return etcdv1alpha1.PhaseDegraded
 	default:
 		return etcdv1alpha1.PhaseRunning

@@ -180,3 +180,26 @@ func TestVersionLessComparesNumerically(t *testing.T) {
 		t.Fatal("versionLess compares as text")
 	}
 }
+
+func TestStatusReportsARollingUpdate(t *testing.T) {
+	obs := clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}}.observe()
+	st := computeStatus(obs, planMembership(obs))
+	up := condition(st, etcdv1alpha1.ConditionUpgrading)
+	if st.Phase != etcdv1alpha1.PhaseUpgrading || st.UpdatedMembers != 1 || up.Status != metav1.ConditionTrue || up.Reason != etcdv1alpha1.ReasonRollingUpdate {
+		t.Fatalf("phase %s updated %d Upgrading %s/%s (%s)", st.Phase, st.UpdatedMembers, up.Status, up.Reason, up.Message)
+	}
+
+	halted := clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1}, unhealthy: []int{2}, waiting: map[int]string{2: "ImagePullBackOff"}}.observe()
+	st = computeStatus(halted, planMembership(halted))
+	up, progressing := condition(st, etcdv1alpha1.ConditionUpgrading), condition(st, etcdv1alpha1.ConditionProgressing)
+	if st.Phase != etcdv1alpha1.PhaseDegraded || up.Reason != etcdv1alpha1.ReasonRolloutHalted ||
+		progressing.Status != metav1.ConditionFalse || progressing.Reason != etcdv1alpha1.ReasonRolloutHalted {
+		t.Fatalf("halted: phase %s Upgrading %s Progressing %s/%s", st.Phase, up.Reason, progressing.Status, progressing.Reason)
+	}
+
+	done := clusterShape{size: 3, members: 3, replicas: 3}.observe()
+	st = computeStatus(done, planMembership(done))
+	if up := condition(st, etcdv1alpha1.ConditionUpgrading); st.Phase != etcdv1alpha1.PhaseRunning || up.Status != metav1.ConditionFalse || st.UpdatedMembers != 3 {
+		t.Fatalf("done: phase %s Upgrading %s updated %d", st.Phase, up.Status, st.UpdatedMembers)
+	}
+}

@@ -25,7 +25,8 @@ type MemberStatus struct {
 	Version   string
 	DBSize    int64
 	Revision  int64
-	RaftIndex uint64
+	RaftIndex uint64 // the last raft entry the member has
+	Applied   uint64 // the last raft entry it has applied to its store
 	IsLearner bool
 	Errors    []string
 }

@@ -62,6 +62,7 @@ func (r *realClient) Status(ctx context.Context, endpoint string) (*MemberStatus
 		DBSize:    resp.DbSize,
 		Revision:  resp.Header.Revision,
 		RaftIndex: resp.RaftIndex,
+		Applied:   resp.RaftAppliedIndex,
 		IsLearner: resp.IsLearner,
 		Errors:    resp.Errors,
 	}, nil

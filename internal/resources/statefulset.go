@@ -1,6 +1,9 @@
 package resources
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,6 +24,28 @@ const (
 	dataDir = dataMount + "/data"
 )
 
+// AnnotationTemplateHash on the StatefulSet records the hash of the pod
+// template the spec asked for when the template was last written, so the
+// operator rewrites it only when the spec changed it.
+const AnnotationTemplateHash = "etcd.quorum.dev/template-hash"
+
+// AnnotationRollingTo on the StatefulSet marks a rolling update under way
+// to the template of that hash. The operator sets it when it writes a new
+// template and removes it once every member runs that template healthy on
+// the spec's version; while it is set, a restarted member that does not
+// come back halts the rollout.
+const AnnotationRollingTo = "etcd.quorum.dev/rolling-to"
+
+// TemplateHash identifies a pod template by content.
+func TemplateHash(t corev1.PodTemplateSpec) string {
+	b, err := json.Marshal(t)
+	if err != nil {
+		panic(fmt.Sprintf("marshal pod template: %v", err)) // a PodTemplateSpec always marshals
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
 // StatefulSet runs the members. Pods start in parallel (all initial members
 // must be up together to elect a leader) and are only replaced when the
 // operator deletes them (OnDelete), so the operator picks the order of
@@ -30,15 +55,16 @@ func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32) *appsv1.StatefulSe
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: StatefulSetName(c), Namespace: c.Namespace, Labels: Labels(c)},
 		Spec: appsv1.StatefulSetSpec{
-			Replicas:            ptr.To(replicas),
-			ServiceName:         PeerServiceName(c),
-			PodManagementPolicy: appsv1.ParallelPodManagement,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
-			Selector:            &metav1.LabelSelector{MatchLabels: SelectorLabels(c)},
+			Replicas:                             ptr.To(replicas),
+			ServiceName:                          PeerServiceName(c),
+			PodManagementPolicy:                  appsv1.ParallelPodManagement,
+			UpdateStrategy:                       appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			Selector:                             &metav1.LabelSelector{MatchLabels: SelectorLabels(c)},
 			PersistentVolumeClaimRetentionPolicy: ClaimRetentionPolicy(),
 			Template:                             PodTemplate(c),
 		},
 	}
+	sts.Annotations = map[string]string{AnnotationTemplateHash: TemplateHash(sts.Spec.Template)}
 	if claim := dataClaim(c); claim != nil {
 		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{*claim}
 	}
