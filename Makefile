@@ -16,6 +16,10 @@ tool_version = $(or $(shell awk '{for (i = 1; i < NF; i++) if ($$i == "$(2)" && 
 CONTROLLER_TOOLS_VERSION := $(call tool_version,hack/tools/go.mod,sigs.k8s.io/controller-tools)
 KUBE_VERSION := $(call tool_version,hack/tools/kubernetes/go.mod,k8s.io/kubernetes)
 ETCD_VERSION := $(call tool_version,hack/tools/etcd/go.mod,go.etcd.io/etcd/server/v3)
+# Older etcd releases the upgrade tests start from: the last 3.5, and the
+# 3.6 patch release before ETCD_VERSION.
+ETCD_PREVIOUS_MINOR_VERSION := $(call tool_version,hack/tools/etcd-3.5/go.mod,go.etcd.io/etcd/server/v3)
+ETCD_PREVIOUS_PATCH_VERSION := $(call tool_version,hack/tools/etcd-3.6-previous/go.mod,go.etcd.io/etcd/server/v3)
 
 COREDNS_VERSION := $(call tool_version,hack/tools/coredns/go.mod,github.com/coredns/coredns)
 LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-provisioner/go.mod,github.com/rancher/local-path-provisioner)
@@ -70,7 +74,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/coredns hack/tools/local-path-provisioner hack/localcluster; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -117,6 +121,12 @@ $(ETCD_BIN)/etcdctl:
 $(ETCD_BIN)/etcdutl:
 	hack/build-tool.sh hack/tools/etcd go.etcd.io/etcd/etcdutl/v3 $@
 
+$(LOCALBIN)/etcd-$(ETCD_PREVIOUS_MINOR_VERSION)/etcd:
+	hack/build-tool.sh hack/tools/etcd-3.5 go.etcd.io/etcd/server/v3 $@
+
+$(LOCALBIN)/etcd-$(ETCD_PREVIOUS_PATCH_VERSION)/etcd:
+	hack/build-tool.sh hack/tools/etcd-3.6-previous go.etcd.io/etcd/server/v3 $@
+
 $(COREDNS):
 	hack/build-tool.sh hack/tools/coredns github.com/coredns/coredns $@
 
@@ -154,6 +164,13 @@ $(IMAGES_DIR)/etcd-$(ETCD_VERSION).tar: $(LOCALCLUSTER_BIN)/image $(ETCD_BIN)/et
 		--add /usr/local/bin/etcd=$(ETCD_BIN)/etcd --add /usr/local/bin/etcdctl=$(ETCD_BIN)/etcdctl \
 		--add /usr/local/bin/etcdutl=$(ETCD_BIN)/etcdutl --dir /var/lib/etcd --dir /tmp
 
+# The older releases carry only the etcd server: they exist for the upgrade
+# tests, which talk to members through the Go client.
+$(IMAGES_DIR)/etcd-%-server-only.tar: $(LOCALCLUSTER_BIN)/image $(LOCALBIN)/etcd-%/etcd
+	@mkdir -p $(@D)
+	$(LOCALCLUSTER_BIN)/image --name gcr.io/etcd-development/etcd:$* --out $@ --cmd /usr/local/bin/etcd \
+		--add /usr/local/bin/etcd=$(LOCALBIN)/etcd-$*/etcd --dir /var/lib/etcd --dir /tmp
+
 $(IMAGES_DIR)/busybox.tar: $(LOCALCLUSTER_BIN)/image
 	@mkdir -p $(@D)
 	$(LOCALCLUSTER_BIN)/image --name quorum.local/busybox:1 --out $@ --cmd /bin/sh --add /bin/busybox=/bin/busybox \
@@ -167,7 +184,8 @@ image: $(LOCALCLUSTER_BIN)/image ## Build the operator image ($(IMG)) into bin/i
 		--cmd /manager --user 65532:65532
 
 .PHONY: images
-images: image $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/etcd-$(ETCD_VERSION).tar $(IMAGES_DIR)/busybox.tar ## Build every image the local cluster and the tests use.
+images: image $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/etcd-$(ETCD_VERSION).tar $(IMAGES_DIR)/busybox.tar \
+	$(IMAGES_DIR)/etcd-$(ETCD_PREVIOUS_MINOR_VERSION)-server-only.tar $(IMAGES_DIR)/etcd-$(ETCD_PREVIOUS_PATCH_VERSION)-server-only.tar ## Build every image the local cluster and the tests use.
 
 .PHONY: cluster-up
 cluster-up: $(CLUSTER_BINARIES) images ## Start the local single-node Kubernetes (idempotent); KUBECONFIG is bin/kubeconfig.
@@ -200,7 +218,9 @@ demo: cluster-up deploy ## On a fresh machine: the local cluster, the operator, 
 
 .PHONY: test-e2e
 test-e2e: manifests load-image $(KUBE_BIN)/kubectl ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
-	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl go test ./test/e2e/ -v -count=1 -timeout 40m \
+	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) \
+		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
+		go test ./test/e2e/ -v -count=1 -timeout 40m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
 
 .PHONY: bench
