@@ -25,7 +25,8 @@ type EtcdClusterSpec struct {
 	// Version is the etcd release the members run, as MAJOR.MINOR.PATCH
 	// (for example 3.6.16). Editing it rolls the members one at a time,
 	// the leader last. Patch versions may change either way; the minor
-	// version may rise by one at a time. A minor downgrade is refused,
+	// version may rise by one at a time, and fall by one from 3.6 or later
+	// through etcd's downgrade API. Otherwise a minor downgrade is refused,
 	// except back to the minor some member still runs: that reverts an
 	// upgrade that has not finished.
 	//
@@ -312,7 +313,7 @@ type MemberStatus struct {
 // EtcdCluster is one etcd cluster run by Quorum.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:validation:XValidation:rule="oldSelf.spec.version == self.spec.version || !self.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !oldSelf.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.spec.version.split('.')[1]) >= int(oldSelf.spec.version.split('.')[1]) || (has(self.status) && has(self.status.currentVersion) && self.status.currentVersion.split('.')[1] == self.spec.version.split('.')[1])",message="a minor downgrade is refused: etcd needs its downgrade API for it, which Quorum does not drive; going back is allowed only while a member still runs that minor version (reverting an unfinished upgrade)"
+// +kubebuilder:validation:XValidation:rule="oldSelf.spec.version == self.spec.version || !self.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !oldSelf.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.spec.version.split('.')[1]) >= int(oldSelf.spec.version.split('.')[1]) || (int(self.spec.version.split('.')[1]) == int(oldSelf.spec.version.split('.')[1]) - 1 && int(oldSelf.spec.version.split('.')[1]) >= 6) || (has(self.status) && has(self.status.currentVersion) && self.status.currentVersion.split('.')[1] == self.spec.version.split('.')[1])",message="a minor downgrade goes one minor version at a time and only from 3.6 or later, where etcd has a downgrade API; otherwise it is allowed only back to the minor version a member still runs (reverting an unfinished upgrade)"
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.size,statuspath=.status.readyMembers
 // +kubebuilder:resource:shortName=etcd,categories=quorum

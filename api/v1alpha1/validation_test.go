@@ -157,11 +157,13 @@ var _ = Describe("EtcdCluster CRD", func() {
 				Entry("a patch downgrade", "3.6.16", "3.6.16", "3.6.15"),
 				Entry("one minor upgrade", "3.5.35", "3.5.35", "3.6.16"),
 				Entry("reverting an unfinished minor upgrade", "3.6.16", "3.5.35", "3.5.35"),
+				Entry("one minor downgrade from 3.6 (etcd's downgrade API)", "3.6.16", "3.6.16", "3.5.35"),
 			)
 			DescribeTable("refuses",
 				func(from, running, to, message string) { expectInvalid(setVersions(from, running, to), message) },
 				Entry("skipping a minor version", "3.5.35", "3.5.35", "3.7.0", "upgrade one minor version at a time"),
-				Entry("a minor downgrade of a finished upgrade", "3.6.16", "3.6.16", "3.5.35", "a minor downgrade is refused"),
+				Entry("two minor versions down", "3.6.16", "3.6.16", "3.4.30", "a minor downgrade goes one minor version at a time"),
+				Entry("a minor downgrade from 3.5, which has no downgrade API", "3.5.35", "3.5.35", "3.4.30", "only from 3.6 or later"),
 			)
 		})
 

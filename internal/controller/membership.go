@@ -13,21 +13,22 @@ import (
 type stepKind string
 
 const (
-	stepNone          stepKind = ""
-	stepWait          stepKind = "Wait"          // nothing safe to do now; reason says why
-	stepAddLearner    stepKind = "AddLearner"    // member add --learner, before its pod exists
-	stepRaiseReplicas stepKind = "RaiseReplicas" // start the pod of a member etcd already lists
-	stepPromote       stepKind = "Promote"       // a caught-up learner becomes a voter
-	stepMoveLeader    stepKind = "MoveLeader"    // before the leader is removed
-	stepRemoveMember  stepKind = "RemoveMember"  // member remove, before its pod goes
-	stepLowerReplicas stepKind = "LowerReplicas" // stop the pods of removed members
-	stepDeleteClaim   stepKind = "DeleteClaim"   // so a later scale-out starts clean
-	stepSeal          stepKind = "SealBootstrap" // no member with empty data may start
-	stepReplace       stepKind = "ReplaceMember" // remove a member that lost its data, to re-add it
-	stepRestartPod    stepKind = "RestartPod"    // a learner's pod waiting out a crash-loop backoff
-	stepRollMember    stepKind = "RestartMember" // rolling update: restart one member on the new template
-	stepHalted        stepKind = "RolloutHalted" // a restarted member did not come back; nothing is done
-	stepFinishRollout stepKind = "FinishRollout" // every member is updated: end the rolling update
+	stepNone            stepKind = ""
+	stepWait            stepKind = "Wait"            // nothing safe to do now; reason says why
+	stepAddLearner      stepKind = "AddLearner"      // member add --learner, before its pod exists
+	stepRaiseReplicas   stepKind = "RaiseReplicas"   // start the pod of a member etcd already lists
+	stepPromote         stepKind = "Promote"         // a caught-up learner becomes a voter
+	stepMoveLeader      stepKind = "MoveLeader"      // before the leader is removed
+	stepRemoveMember    stepKind = "RemoveMember"    // member remove, before its pod goes
+	stepLowerReplicas   stepKind = "LowerReplicas"   // stop the pods of removed members
+	stepDeleteClaim     stepKind = "DeleteClaim"     // so a later scale-out starts clean
+	stepSeal            stepKind = "SealBootstrap"   // no member with empty data may start
+	stepReplace         stepKind = "ReplaceMember"   // remove a member that lost its data, to re-add it
+	stepRestartPod      stepKind = "RestartPod"      // a learner's pod waiting out a crash-loop backoff
+	stepRollMember      stepKind = "RestartMember"   // rolling update: restart one member on the new template
+	stepHalted          stepKind = "RolloutHalted"   // a restarted member did not come back; nothing is done
+	stepFinishRollout   stepKind = "FinishRollout"   // every member is updated: end the rolling update
+	stepEnableDowngrade stepKind = "EnableDowngrade" // etcd's downgrade API, before a minor downgrade
 )
 
 // step is the planned change: what, to which member, and why.

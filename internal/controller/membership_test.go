@@ -38,6 +38,9 @@ type clusterShape struct {
 	lagging     []int          // members far behind the leader's log
 	stsStale    bool           // the StatefulSet controller has not seen the template yet
 	rolling     bool           // the rolling-update mark is set with no pod outdated
+	specVersion string         // spec.version; 3.6.16 when empty
+	downgrade   string         // the downgrade target members report
+	storage     map[int]string // members' storage versions
 }
 
 // sealedAt is when the test clusters' bootstrap settings were sealed.
@@ -47,6 +50,9 @@ func (s clusterShape) observe() *observedCluster {
 	c := &etcdv1alpha1.EtcdCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "m", Namespace: "db"},
 		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: int32(s.size), Version: "3.6.16"},
+	}
+	if s.specVersion != "" {
+		c.Spec.Version = s.specVersion
 	}
 	obs := &observedCluster{cluster: c, statuses: map[string]*etcd.MemberStatus{},
 		statefulSet: &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2},
@@ -82,6 +88,7 @@ func (s clusterShape) observe() *observedCluster {
 			if in(s.lagging, i) {
 				st.Applied = 100
 			}
+			st.DowngradeTarget, st.StorageVersion = s.downgrade, s.storage[i]
 			obs.statuses[name] = st
 		}
 	}
@@ -204,6 +211,10 @@ func TestPlanMembership(t *testing.T) {
 		{"halts when the last restarted member does not come back", clusterShape{size: 3, members: 3, replicas: 3, rolling: true, unhealthy: []int{0}, waiting: map[int]string{0: "ErrImagePull"}}, stepHalted, "m-0", 0},
 		{"ends the rolling update once every member is healthy on the new template", clusterShape{size: 3, members: 3, replicas: 3, rolling: true}, stepFinishRollout, "", 0},
 		{"outside a rolling update a down member is not a halted rollout", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{0}, waiting: map[int]string{0: "CrashLoopBackOff"}}, stepNone, "", 0},
+		{"enables etcd's downgrade before the first restart on an older minor", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, specVersion: "3.5.35"}, stepEnableDowngrade, "", 0},
+		{"waits for the data to be migrated to the older storage version", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, specVersion: "3.5.35", downgrade: "3.5.0", storage: map[int]string{0: "3.5.0", 1: "3.6.0", 2: "3.5.0"}}, stepWait, "m-1", 0},
+		{"then restarts members on the older release", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, specVersion: "3.5.35", downgrade: "3.5.0", storage: map[int]string{0: "3.5.0", 1: "3.5.0", 2: "3.5.0"}}, stepRollMember, "m-2", 0},
+		{"reverting an unfinished upgrade needs no downgrade", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{2}, specVersion: "3.5.35", versions: map[int]string{0: "3.5.35", 1: "3.5.35"}}, stepRollMember, "m-2", 0},
 		{"scales before it rolls", clusterShape{size: 4, members: 3, replicas: 3, outdated: []int{0, 1, 2}}, stepAddLearner, "m-3", 0},
 
 		// What the planner does not handle.

@@ -124,6 +124,9 @@ func planRollout(obs *observedCluster, m membership) step {
 	if len(rs.restarting) > 0 {
 		return step{kind: stepWait, member: rs.restarting[0], reason: fmt.Sprintf("waiting for the pod of %s to be replaced", rs.restarting[0])}
 	}
+	if s, ok := planDowngrade(obs, m); ok {
+		return s
+	}
 	if s, ok := checkUpdatedMembers(obs, m, rs); ok {
 		return s
 	}
@@ -158,6 +161,46 @@ func planRollout(obs *observedCluster, m membership) step {
 		return step{kind: stepMoveLeader, member: name, id: target, reason: fmt.Sprintf("moving leadership off %s before restarting it (%s)", name, progress)}
 	}
 	return step{kind: stepRollMember, member: name, reason: fmt.Sprintf("restarting %s on the current template (%s)", name, progress)}
+}
+
+// planDowngrade prepares a minor downgrade the way etcd requires: before
+// the first member restarts on the older minor, the downgrade is enabled
+// (etcd then lowers the cluster version), and each member's data must have
+// been migrated to the older storage version.
+func planDowngrade(obs *observedCluster, m membership) (step, bool) {
+	target := minorVersion(obs.cluster.Spec.Version)
+	allNewer, enabled := len(obs.statuses) > 0, false
+	for name, s := range obs.statuses {
+		if !m.healthy[name] {
+			continue
+		}
+		if !versionLess(target, minorVersion(s.Version)) {
+			allNewer = false
+		}
+		if s.DowngradeTarget != "" && minorVersion(s.DowngradeTarget) == target {
+			enabled = true
+		}
+	}
+	switch {
+	case allNewer && !enabled:
+		if m.healthyV < m.voters {
+			return step{kind: stepWait, reason: fmt.Sprintf("not enabling the downgrade to %s while %d voters are unhealthy", target, m.voters-m.healthyV)}, true
+		}
+		return step{kind: stepEnableDowngrade, reason: fmt.Sprintf("enabling etcd's downgrade to %s before restarting members on %s", target, obs.cluster.Spec.Version)}, true
+	case enabled:
+		for name, s := range obs.statuses {
+			if m.healthy[name] && s.StorageVersion != "" && minorVersion(s.StorageVersion) != target {
+				return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for etcd to migrate the data of %s to storage version %s", name, target)}, true
+			}
+		}
+	}
+	return step{}, false
+}
+
+// minorVersion is MAJOR.MINOR of a version.
+func minorVersion(v string) string {
+	p := versionParts(v)
+	return fmt.Sprintf("%d.%d", p[0], p[1])
 }
 
 // checkUpdatedMembers waits for, or halts on, a member already restarted

@@ -36,7 +36,7 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 	switch s.kind {
 	case stepNone, stepWait, stepHalted:
 		return nil
-	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace:
+	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace, stepEnableDowngrade:
 		return r.executeEtcdStep(ctx, obs, s)
 	default:
 		return r.executeKubernetesStep(ctx, obs, s)
@@ -113,6 +113,12 @@ func (r *EtcdClusterReconciler) executeEtcdStep(ctx context.Context, obs *observ
 			return err
 		}
 		r.event(c, corev1.EventTypeNormal, "MemberRemoved", "Removed %s (%x)", s.member, s.id)
+	case stepEnableDowngrade:
+		target := minorVersion(c.Spec.Version)
+		if err := cli.EnableDowngrade(callCtx, target); err != nil {
+			return err
+		}
+		r.event(c, corev1.EventTypeNormal, "DowngradeEnabled", "Enabled etcd's downgrade to %s; members restart on %s next", target, c.Spec.Version)
 	case stepReplace:
 		if err := cli.Remove(callCtx, s.id); err != nil {
 			return err

@@ -29,6 +29,11 @@ type MemberStatus struct {
 	Applied   uint64 // the last raft entry it has applied to its store
 	IsLearner bool
 	Errors    []string
+	// StorageVersion is the data's schema version (3.6+; empty before).
+	StorageVersion string
+	// DowngradeTarget is the minor version a downgrade is enabled to
+	// ("3.5"), empty when none is (3.6+).
+	DowngradeTarget string
 }
 
 // Client is what the controllers ask of one etcd cluster.
@@ -49,6 +54,10 @@ type Client interface {
 	// MoveLeader asks the leader, reached at leaderEndpoint, to hand
 	// leadership to the member transferee.
 	MoveLeader(ctx context.Context, leaderEndpoint string, transferee uint64) error
+	// EnableDowngrade validates and then enables a cluster downgrade to
+	// the minor version target ("3.5"): etcd lowers the cluster and storage
+	// versions, after which members may be restarted on the older release.
+	EnableDowngrade(ctx context.Context, target string) error
 	// Close releases the connections.
 	Close() error
 }

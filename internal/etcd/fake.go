@@ -121,4 +121,18 @@ func (f *Fake) MoveLeader(_ context.Context, _ string, transferee uint64) error 
 	return nil
 }
 
+// EnableDowngrade marks the downgrade on every member's status.
+func (f *Fake) EnableDowngrade(_ context.Context, target string) error {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return f.Err
+	}
+	for _, s := range f.Statuses {
+		s.DowngradeTarget = target
+	}
+	f.Calls = append(f.Calls, "downgrade-enable "+target)
+	return nil
+}
+
 func (f *Fake) Close() error { return nil }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -65,7 +66,27 @@ func (r *realClient) Status(ctx context.Context, endpoint string) (*MemberStatus
 		Applied:   resp.RaftAppliedIndex,
 		IsLearner: resp.IsLearner,
 		Errors:    resp.Errors,
+
+		StorageVersion:  resp.StorageVersion,
+		DowngradeTarget: downgradeTarget(resp.DowngradeInfo),
 	}, nil
+}
+
+func downgradeTarget(info *pb.DowngradeInfo) string {
+	if info == nil || !info.Enabled {
+		return ""
+	}
+	return info.TargetVersion
+}
+
+func (r *realClient) EnableDowngrade(ctx context.Context, target string) error {
+	if _, err := r.c.Downgrade(ctx, clientv3.DowngradeValidate, target); err != nil {
+		return fmt.Errorf("validate downgrade to %s: %w", target, err)
+	}
+	if _, err := r.c.Downgrade(ctx, clientv3.DowngradeEnable, target); err != nil {
+		return fmt.Errorf("enable downgrade to %s: %w", target, err)
+	}
+	return nil
 }
 
 func (r *realClient) AddLearner(ctx context.Context, peerURL string) (*Member, error) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,9 +23,13 @@ var (
 	etcdPreviousPatch = envOr("E2E_ETCD_PREVIOUS_PATCH", "3.6.15")
 )
 
+func current() string       { return etcdVersion }
+func previousMinor() string { return etcdPreviousMinor }
+func previousPatch() string { return etcdPreviousPatch }
+
 var _ = Describe("Editing spec.version", Label("upgrade"), func() {
 	DescribeTable("rolls the members one at a time, the leader last, with every acknowledged write kept",
-		func(from func() string) {
+		func(from, to func() string) {
 			ns := newNamespace()
 			cluster := createClusterSpec(ns, "upgrade", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: from()})
 			Expect(cluster.Status.CurrentVersion).To(Equal(from()))
@@ -32,20 +37,24 @@ var _ = Describe("Editing spec.version", Label("upgrade"), func() {
 			idsBefore := memberIDs(cluster)
 
 			start := time.Now()
-			editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) { s.Version = etcdVersion })
-			waitUpgraded(cluster, etcdVersion)
+			editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) { s.Version = to() })
+			waitUpgraded(cluster, to())
 			took := time.Since(start)
 
 			Expect(memberIDs(cluster)).To(Equal(idsBefore), "the membership changed")
+			if minor(to()) < minor(from()) {
+				Expect(eventReasons(ns, "")).To(ContainElement("DowngradeEnabled"), "a minor downgrade without etcd's downgrade API")
+			}
 			restarted, movedFrom := rolloutEvents(ns)
 			Expect(restarted).To(HaveLen(3), "each member restarted once")
 			Expect(movedFrom).NotTo(BeEmpty(), "leadership was never moved")
 			Expect(restarted[2]).To(Equal(movedFrom[len(movedFrom)-1]), "the last member restarted is the one leadership moved off")
 			w.stopAndVerify()
-			GinkgoWriter.Printf("rollout %s -> %s of 3 members: %s; restart order %v\n", from(), etcdVersion, took.Round(100*time.Millisecond), restarted)
+			GinkgoWriter.Printf("rollout %s -> %s of 3 members: %s; restart order %v\n", from(), to(), took.Round(100*time.Millisecond), restarted)
 		},
-		Entry("from the previous minor release (3.5 to 3.6)", func() string { return etcdPreviousMinor }),
-		Entry("from the previous patch release", func() string { return etcdPreviousPatch }),
+		Entry("up from the previous minor release (3.5 to 3.6)", previousMinor, current),
+		Entry("up from the previous patch release", previousPatch, current),
+		Entry("down a minor release through etcd's downgrade API (3.6 to 3.5)", current, previousMinor),
 	)
 
 	It("halts with one member down when a restarted member does not come back, and recovers when reverted", func() {
@@ -64,7 +73,7 @@ var _ = Describe("Editing spec.version", Label("upgrade"), func() {
 			g.Expect(progressing.Status).To(BeEquivalentTo("False"))
 			g.Expect(cluster.Status.ReadyMembers).To(BeEquivalentTo(2))
 		}, 3*time.Minute, time.Second).Should(Succeed())
-		Expect(warningEvents(ns)).To(ContainElement("RolloutHalted"))
+		Expect(eventReasons(ns, corev1.EventTypeWarning)).To(ContainElement("RolloutHalted"))
 
 		By("checking that no other member is touched while halted")
 		Consistently(func(g Gomega) {
@@ -128,15 +137,25 @@ func rolloutEvents(namespace string) (restarted, movedFrom []string) {
 	return restarted, movedFrom
 }
 
-func warningEvents(namespace string) []string {
+// eventReasons lists the reasons of the namespace's events of a type, or
+// of every type when eventType is empty.
+func eventReasons(namespace, eventType string) []string {
 	GinkgoHelper()
 	var events eventsv1.EventList
 	Expect(k8sClient.List(ctx, &events, client.InNamespace(namespace))).To(Succeed())
 	var reasons []string
 	for _, e := range events.Items {
-		if e.Type == corev1.EventTypeWarning {
+		if eventType == "" || e.Type == eventType {
 			reasons = append(reasons, e.Reason)
 		}
 	}
 	return reasons
+}
+
+// minor is the minor number of a MAJOR.MINOR.PATCH version.
+func minor(version string) int {
+	GinkgoHelper()
+	n, err := strconv.Atoi(strings.Split(version, ".")[1])
+	Expect(err).NotTo(HaveOccurred())
+	return n
 }
