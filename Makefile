@@ -227,6 +227,11 @@ test-e2e: manifests load-image $(KUBE_BIN)/kubectl ## Run the e2e suite on the l
 bench: $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcdctl ## Print create and scale times (median of 3) on the local cluster, with a plain StatefulSet as the floor.
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl ETCDCTL=$(ETCD_BIN)/etcdctl hack/bench/lifecycle.sh
 
+.PHONY: bench-upgrade
+bench-upgrade: ## Print rolling-upgrade time for 3 members and the longest write gap (median of 3) on the local cluster.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) go run ./hack/bench/rollout -from $(ETCD_PREVIOUS_PATCH_VERSION:v%=%) -to $(ETCD_VERSION:v%=%)
+	KUBECONFIG=$(KUBECONFIG_LOCAL) go run ./hack/bench/rollout -from $(ETCD_PREVIOUS_MINOR_VERSION:v%=%) -to $(ETCD_VERSION:v%=%)
+
 .PHONY: clean
 clean: ## Remove built binaries of this repo (cached tools under bin/ stay).
 	rm -f $(LOCALBIN)/manager cover.out
