@@ -23,10 +23,13 @@ ETCD_PREVIOUS_PATCH_VERSION := $(call tool_version,hack/tools/etcd-3.6-previous/
 
 COREDNS_VERSION := $(call tool_version,hack/tools/coredns/go.mod,github.com/coredns/coredns)
 LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-provisioner/go.mod,github.com/rancher/local-path-provisioner)
+# A real S3-compatible server for the backup tests and the local cluster.
+VERSITYGW_VERSION := $(call tool_version,hack/tools/versitygw/go.mod,github.com/versity/versitygw)
 
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
 LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
+VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 # Programs of hack/localcluster; rebuilt when their source changes.
 LOCALCLUSTER_BIN := $(LOCALBIN)/localcluster
 LOCALCLUSTER_SRC := $(shell find hack/localcluster -name '*.go' -o -name go.mod -o -name go.sum)
@@ -74,7 +77,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/localcluster; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -88,8 +91,8 @@ verify: manifests generate tidy render ## Fail when generated files are stale, g
 	@test -z "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum hack)" || { echo "Untracked generated files:"; git status --porcelain --untracked-files=all -- api config hack; exit 1; }
 
 .PHONY: test
-test: manifests generate fmt vet envtest-assets ## Run unit tests and the envtest suites (real kube-apiserver and etcd).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(UNIT_PACKAGES) -coverprofile cover.out
+test: manifests generate fmt vet envtest-assets $(VERSITYGW) ## Run unit tests and the envtest suites (real kube-apiserver and etcd, a real S3 server).
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" VERSITYGW="$(VERSITYGW)" go test $(UNIT_PACKAGES) -coverprofile cover.out
 
 ##@ Build
 
@@ -99,7 +102,7 @@ build: manifests generate fmt vet ## Build the manager binary into bin/.
 
 .PHONY: run
 run: manifests generate ## Run the manager on this machine against the cluster KUBECONFIG names.
-	go run ./cmd --metrics-bind-address=0
+	go run ./cmd --metrics-bind-address=0 --job-image=$(IMG)
 
 ##@ Tools (built from Go modules, cached under bin/ by version)
 
@@ -133,6 +136,9 @@ $(COREDNS):
 $(LOCAL_PATH_PROVISIONER):
 	hack/build-tool.sh hack/tools/local-path-provisioner github.com/rancher/local-path-provisioner $@
 
+$(VERSITYGW):
+	hack/build-tool.sh hack/tools/versitygw github.com/versity/versitygw/cmd/versitygw $@
+
 $(LOCALCLUSTER_BIN)/%: $(LOCALCLUSTER_SRC)
 	hack/build-tool.sh hack/localcluster ./cmd/$* $@
 
@@ -145,12 +151,15 @@ envtest-assets: $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcd 
 ##@ Local cluster (a real single-node Kubernetes on this machine; needs root)
 
 CLUSTER_DIR ?= /var/lib/quorum-local-cluster
+# The local cluster's S3 server (backups), on the node address.
+LOCAL_S3 = S3_PORT=9000 S3_ACCESS_KEY=quorum-local S3_SECRET_KEY=quorum-local-secret
 CLUSTER_ENV = QUORUM_CLUSTER_DIR=$(CLUSTER_DIR) KUBE_BIN=$(KUBE_BIN) ETCD_BIN=$(ETCD_BIN) COREDNS=$(COREDNS) \
-	LOCAL_PATH_PROVISIONER=$(LOCAL_PATH_PROVISIONER) LOCALCLUSTER_BIN=$(LOCALCLUSTER_BIN) IMAGES_DIR=$(IMAGES_DIR)
+	LOCAL_PATH_PROVISIONER=$(LOCAL_PATH_PROVISIONER) LOCALCLUSTER_BIN=$(LOCALCLUSTER_BIN) IMAGES_DIR=$(IMAGES_DIR) \
+	VERSITYGW=$(VERSITYGW) $(LOCAL_S3)
 KUBECONFIG_LOCAL := $(LOCALBIN)/kubeconfig
 KUBECTL_LOCAL = $(KUBE_BIN)/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 CLUSTER_BINARIES = $(addprefix $(KUBE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) \
-	$(ETCD_BIN)/etcd $(COREDNS) $(LOCAL_PATH_PROVISIONER) $(LOCALCLUSTER_BIN)/dnsquery
+	$(ETCD_BIN)/etcd $(COREDNS) $(LOCAL_PATH_PROVISIONER) $(VERSITYGW) $(LOCALCLUSTER_BIN)/dnsquery
 
 # Images made from binaries built here (hack/localcluster/cmd/image), under
 # the names the operator and the cluster use, so nothing is ever pulled.
@@ -218,7 +227,7 @@ demo: cluster-up deploy ## On a fresh machine: the local cluster, the operator, 
 
 .PHONY: test-e2e
 test-e2e: manifests load-image $(KUBE_BIN)/kubectl ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
-	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) \
+	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
 		go test ./test/e2e/ -v -count=1 -timeout 40m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")

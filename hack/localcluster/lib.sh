@@ -39,6 +39,12 @@ COREDNS=${COREDNS:?COREDNS is set by the Makefile}
 LOCAL_PATH_PROVISIONER=${LOCAL_PATH_PROVISIONER:?LOCAL_PATH_PROVISIONER is set by the Makefile}
 LOCALCLUSTER_BIN=${LOCALCLUSTER_BIN:?LOCALCLUSTER_BIN is set by the Makefile}
 IMAGES_DIR=${IMAGES_DIR:?IMAGES_DIR is set by the Makefile}
+VERSITYGW=${VERSITYGW:?VERSITYGW is set by the Makefile}
+# The S3 server for backups listens on the node address; test credentials,
+# set by the Makefile, which gives the same ones to the e2e suite.
+S3_PORT=${S3_PORT:?S3_PORT is set by the Makefile}
+S3_ACCESS_KEY=${S3_ACCESS_KEY:?S3_ACCESS_KEY is set by the Makefile}
+S3_SECRET_KEY=${S3_SECRET_KEY:?S3_SECRET_KEY is set by the Makefile}
 KUBECTL="$KUBE_BIN/kubectl --kubeconfig $ADMIN_KUBECONFIG"
 
 log() { echo "[$(date +%T)] $*" >&2; }
@@ -95,4 +101,4 @@ wait_for() {
 }
 
 # The components in the order up starts them; down stops them in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns local-path-provisioner)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns local-path-provisioner s3)

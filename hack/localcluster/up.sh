@@ -261,6 +261,16 @@ EOF
     --helper-image quorum.local/busybox:1 --service-account-name local-path-provisioner
 }
 
+# start_s3: a real S3-compatible server (versitygw over plain directories)
+# for backups, on the node address: pods and this machine reach it there.
+start_s3() {
+  mkdir -p "$STATE_DIR/s3"
+  start s3 "$VERSITYGW" --access "$S3_ACCESS_KEY" --secret "$S3_SECRET_KEY" --port "$NODE_IP:$S3_PORT" posix "$STATE_DIR/s3"
+  wait_for "S3 on $NODE_IP:$S3_PORT" 30 s3_listening
+}
+
+s3_listening() { (exec 3<>"/dev/tcp/$NODE_IP/$S3_PORT") 2>/dev/null; }
+
 # nslookup_kubernetes: the kubernetes Service resolves through CoreDNS.
 nslookup_kubernetes() {
   getent_answer=$(dig_a "kubernetes.default.svc.$CLUSTER_DOMAIN")
@@ -280,6 +290,7 @@ main() {
   start_containerd; import_images; phase containerd+images
   start_node; phase node
   apply_addons; phase addons
+  start_s3; phase s3
   cp "$ADMIN_KUBECONFIG" "$REPO_ROOT/bin/kubeconfig"
   log "cluster up in $((SECONDS - t0))s; KUBECONFIG=$REPO_ROOT/bin/kubeconfig"
 }
