@@ -4,20 +4,26 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/backup"
 	"github.com/quorum-operator/quorum/internal/controller"
 	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/failpoint"
@@ -30,9 +36,15 @@ type options struct {
 	probeAddr      string
 	leaderElection bool
 	enableHTTP2    bool
+	jobImage       string
 }
 
 func main() {
+	// The same binary runs in the Jobs the operator creates for backups.
+	if len(os.Args) > 1 && os.Args[1] == "backup" {
+		os.Exit(backup.Command(os.Args[2:]))
+	}
+
 	var opts options
 	flag.StringVar(&opts.metricsAddr, "metrics-bind-address", ":8443",
 		"Address the metrics endpoint binds to (:8443 for HTTPS, :8080 for HTTP), or 0 to disable it.")
@@ -42,6 +54,8 @@ func main() {
 		"Address the liveness and readiness probes bind to.")
 	flag.BoolVar(&opts.leaderElection, "leader-elect", false,
 		"Elect a leader so that only one of several manager replicas acts at a time.")
+	flag.StringVar(&opts.jobImage, "job-image", "",
+		"Image of the backup Jobs: this binary's image. Found through the operator's own pod (POD_NAME, POD_NAMESPACE) when empty.")
 	flag.BoolVar(&opts.enableHTTP2, "enable-http2", false,
 		"Allow HTTP/2 on the metrics server (off by default: HTTP/2 Rapid Reset, CVE-2023-44487).")
 	zapOpts := zap.Options{}
@@ -91,6 +105,19 @@ func run(opts options) error {
 		return err
 	}
 
+	jobImage, err := resolveJobImage(opts.jobImage, mgr.GetAPIReader())
+	if err != nil {
+		return err
+	}
+	if err := (&controller.EtcdBackupReconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("quorum"),
+		JobImage: jobImage,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -115,4 +142,28 @@ func metricsOptions(opts options) metricsserver.Options {
 		m.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return m
+}
+
+// resolveJobImage is the image backup Jobs run: the flag, or the image of
+// the operator's own container.
+func resolveJobImage(flagValue string, reader client.Reader) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	name, namespace := os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE")
+	if name == "" || namespace == "" {
+		return "", fmt.Errorf("--job-image is required outside a pod (POD_NAME and POD_NAMESPACE are not set)")
+	}
+	var pod corev1.Pod
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &pod); err != nil {
+		return "", fmt.Errorf("read the operator's own pod to find its image: %w", err)
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == "manager" {
+			return c.Image, nil
+		}
+	}
+	return "", fmt.Errorf("pod %s/%s has no manager container", namespace, name)
 }

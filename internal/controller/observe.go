@@ -56,7 +56,13 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 	if err := r.List(ctx, &pods, client.InNamespace(cluster.Namespace), client.MatchingLabels(resources.SelectorLabels(cluster))); err != nil {
 		return nil, fmt.Errorf("list member pods: %w", err)
 	}
-	obs.pods = pods.Items
+	// Only the StatefulSet's pods are members, whatever else carries the
+	// label.
+	for _, p := range pods.Items {
+		if o := podOrdinal(p.Name); o >= 0 && p.Name == resources.MemberName(cluster, o) {
+			obs.pods = append(obs.pods, p)
+		}
+	}
 	sort.Slice(obs.pods, func(i, j int) bool { return podOrdinal(obs.pods[i].Name) < podOrdinal(obs.pods[j].Name) })
 
 	var cm corev1.ConfigMap

@@ -1,0 +1,81 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Exit codes of the backup command. The Job's pod failure policy fails the
+// Job at once on ExitPermanent and retries, with backoff, anything else.
+const (
+	ExitOK        = 0
+	ExitRetry     = 1
+	ExitPermanent = 2
+)
+
+// Command runs `manager backup` with its arguments and returns the exit
+// code. The result (JSON) or the error goes to the termination log, where
+// the operator reads it from the pod's status.
+func Command(args []string) int {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", "", "client URL of the member to snapshot")
+	file := fs.String("file", "", "write the snapshot to this file (a claim's mount)")
+	location := fs.String("location", "", "the location to report for -file, e.g. pvc://claim/path")
+	var s3 S3Sink
+	fs.StringVar(&s3.Endpoint, "s3-endpoint", "", "S3 endpoint host[:port]")
+	fs.StringVar(&s3.Bucket, "s3-bucket", "", "bucket")
+	fs.StringVar(&s3.Key, "s3-key", "", "object key")
+	fs.StringVar(&s3.Region, "s3-region", "", "region (optional)")
+	fs.BoolVar(&s3.PathStyle, "s3-path-style", false, "path-style bucket addressing")
+	fs.BoolVar(&s3.Insecure, "s3-insecure", false, "plain HTTP")
+	terminationLog := fs.String("termination-log", "/dev/termination-log", "where the result or the error is written")
+	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return ExitPermanent
+	}
+
+	var sink Sink
+	switch {
+	case *endpoint == "":
+		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("-endpoint is required")})
+	case *file != "":
+		sink = FileSink{Path: *file, Location: *location}
+	case s3.Endpoint != "" && s3.Bucket != "" && s3.Key != "":
+		s3.AccessKey, s3.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+		sink = s3
+	default:
+		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("give -file, or -s3-endpoint, -s3-bucket and -s3-key")})
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	res, err := Take(ctx, *endpoint, sink)
+	return report(*terminationLog, res, err)
+}
+
+// report writes the outcome where the operator reads it and picks the exit
+// code.
+func report(path string, res Result, err error) int {
+	var msg []byte
+	code := ExitOK
+	switch {
+	case err == nil:
+		msg, _ = json.Marshal(res)
+		fmt.Printf("backup written to %s: %d bytes, sha256 %s, revision %d\n", res.Location, res.SizeBytes, res.SHA256, res.Revision)
+	case IsPermanent(err):
+		msg, code = []byte(err.Error()), ExitPermanent
+	default:
+		msg, code = []byte(err.Error()), ExitRetry
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "backup failed:", err)
+	}
+	if werr := os.WriteFile(path, msg, 0o644); werr != nil {
+		fmt.Fprintln(os.Stderr, "write termination log:", werr)
+	}
+	return code
+}

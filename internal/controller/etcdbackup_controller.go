@@ -1,0 +1,247 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/backup"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// requeueWhileBackingUp polls a running backup's pod for failures the Job
+// does not report (a missing Secret keeps the pod waiting forever).
+const requeueWhileBackingUp = 5 * time.Second
+
+// Pod waiting reasons that mean a backup pod cannot start until a person
+// acts: the backup fails with the kubelet's message.
+var backupPodStuck = map[string]bool{
+	"CreateContainerConfigError": true, "ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true,
+}
+
+// EtcdBackupReconciler takes each EtcdBackup through one Job that runs
+// `manager backup` against a healthy member.
+type EtcdBackupReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// JobImage is the operator's own image, which carries the backup
+	// command.
+	JobImage string
+}
+
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+
+// Reconcile starts the backup's Job once, then reports how it ended.
+func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var b etcdv1alpha1.EtcdBackup
+	if err := r.Get(ctx, req.NamespacedName, &b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if finished(&b) {
+		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
+	}
+	before := b.DeepCopy()
+	result, err := r.advance(ctx, &b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !equality.Semantic.DeepEqual(before.Status, b.Status) {
+		// The optimistic lock refuses a write based on a stale read: a
+		// backup that already ended must never be started again.
+		if err := r.Status().Patch(ctx, &b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patch backup status: %w", err)
+		}
+	}
+	if finished(&b) {
+		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
+	}
+	return result, nil
+}
+
+// stopUnfinishedJob deletes the Job of a failed backup that still runs (its
+// pod cannot start and would wait forever). It runs only after the failure
+// is recorded, so the Job is never started again.
+func (r *EtcdBackupReconciler) stopUnfinishedJob(ctx context.Context, b *etcdv1alpha1.EtcdBackup) error {
+	var job batchv1.Job
+	if err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: resources.BackupJobName(b)}, &job); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if jobCondition(&job, batchv1.JobComplete) || jobCondition(&job, batchv1.JobFailed) || !job.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	return client.IgnoreNotFound(r.Delete(ctx, &job, client.PropagationPolicy(metav1.DeletePropagationBackground)))
+}
+
+func finished(b *etcdv1alpha1.EtcdBackup) bool {
+	return b.Status.Phase == etcdv1alpha1.BackupSucceeded || b.Status.Phase == etcdv1alpha1.BackupFailed
+}
+
+// advance moves the backup one step: start its Job, or read how it went.
+func (r *EtcdBackupReconciler) advance(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (ctrl.Result, error) {
+	var job batchv1.Job
+	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: resources.BackupJobName(b)}, &job)
+	if client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, err
+	}
+	if err != nil {
+		return r.start(ctx, b)
+	}
+	switch {
+	case jobCondition(&job, batchv1.JobComplete):
+		return ctrl.Result{}, r.succeed(ctx, b, &job)
+	case jobCondition(&job, batchv1.JobFailed):
+		r.fail(b, "the backup failed: "+r.lastPodMessage(ctx, &job))
+		return ctrl.Result{}, nil
+	}
+	if why, stuck := r.stuckPod(ctx, &job); stuck {
+		r.fail(b, "the backup pod cannot start: "+why)
+		return ctrl.Result{}, nil
+	}
+	b.Status.Phase, b.Status.Message = etcdv1alpha1.BackupRunning, "taking the snapshot"
+	return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
+}
+
+// start creates the Job against a healthy member, preferring a follower so
+// the leader is not loaded with the snapshot.
+func (r *EtcdBackupReconciler) start(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (ctrl.Result, error) {
+	var c etcdv1alpha1.EtcdCluster
+	if err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.ClusterName}, &c); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.fail(b, fmt.Sprintf("EtcdCluster %q does not exist in namespace %s", b.Spec.ClusterName, b.Namespace))
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	member, ok := snapshotMember(&c)
+	if !ok {
+		b.Status.Phase, b.Status.Message = etcdv1alpha1.BackupPending, fmt.Sprintf("waiting for a healthy member of %s", c.Name)
+		return ctrl.Result{RequeueAfter: requeueWhileUnready}, nil
+	}
+	job := resources.BackupJob(b, &c, member, r.JobImage)
+	if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Create(ctx, job); client.IgnoreAlreadyExists(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("create backup job: %w", err)
+	}
+	now := metav1.Now()
+	b.Status.Phase, b.Status.Member, b.Status.StartTime = etcdv1alpha1.BackupRunning, member, &now
+	b.Status.Message = fmt.Sprintf("taking the snapshot from %s", member)
+	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupStarted", "BackupStarted", "Taking a snapshot of %s from %s", c.Name, member)
+	return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
+}
+
+// snapshotMember is a healthy voter, a follower when there is one.
+func snapshotMember(c *etcdv1alpha1.EtcdCluster) (string, bool) {
+	leader := ""
+	for _, m := range c.Status.Members {
+		if !m.Healthy || m.Learner {
+			continue
+		}
+		if !m.Leader {
+			return m.Name, true
+		}
+		leader = m.Name
+	}
+	return leader, leader != ""
+}
+
+// succeed copies the backup command's result into status.
+func (r *EtcdBackupReconciler) succeed(ctx context.Context, b *etcdv1alpha1.EtcdBackup, job *batchv1.Job) error {
+	var res backup.Result
+	msg := r.lastPodMessage(ctx, job)
+	if err := json.Unmarshal([]byte(msg), &res); err != nil {
+		r.fail(b, fmt.Sprintf("the backup Job completed but its result cannot be read (%v): %q", err, msg))
+		return nil
+	}
+	start, end := metav1.NewTime(res.StartTime), metav1.NewTime(res.EndTime)
+	b.Status.Phase, b.Status.Message = etcdv1alpha1.BackupSucceeded, ""
+	b.Status.StartTime, b.Status.CompletionTime = &start, &end
+	b.Status.SizeBytes, b.Status.SHA256, b.Status.Revision = res.SizeBytes, res.SHA256, res.Revision
+	b.Status.EtcdVersion, b.Status.Location = res.EtcdVersion, res.Location
+	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: "Complete", Status: metav1.ConditionTrue,
+		Reason: "SnapshotWritten", Message: fmt.Sprintf("%d bytes at revision %d written to %s", res.SizeBytes, res.Revision, res.Location)})
+	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupSucceeded", "BackupSucceeded",
+		"Wrote %d bytes (revision %d) to %s", res.SizeBytes, res.Revision, res.Location)
+	return nil
+}
+
+func (r *EtcdBackupReconciler) fail(b *etcdv1alpha1.EtcdBackup, why string) {
+	b.Status.Phase, b.Status.Message = etcdv1alpha1.BackupFailed, why
+	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: "Failed", Status: metav1.ConditionTrue, Reason: "BackupFailed", Message: why})
+	r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "BackupFailed", "BackupFailed", "%s", why)
+}
+
+// backupPods lists the Job's pods, newest first.
+func (r *EtcdBackupReconciler) backupPods(ctx context.Context, job *batchv1.Job) []corev1.Pod {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels(job.Spec.Template.Labels)); err != nil {
+		return nil
+	}
+	items := pods.Items
+	for i := 1; i < len(items); i++ {
+		for j := i; j > 0 && items[j].CreationTimestamp.After(items[j-1].CreationTimestamp.Time); j-- {
+			items[j], items[j-1] = items[j-1], items[j]
+		}
+	}
+	return items
+}
+
+// lastPodMessage is what the newest finished backup pod wrote to its
+// termination log: the result, or the error.
+func (r *EtcdBackupReconciler) lastPodMessage(ctx context.Context, job *batchv1.Job) string {
+	for _, p := range r.backupPods(ctx, job) {
+		for _, cs := range p.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && t.Message != "" {
+				return t.Message
+			}
+		}
+	}
+	return "no pod of the Job reported why"
+}
+
+// stuckPod finds a backup pod that cannot start.
+func (r *EtcdBackupReconciler) stuckPod(ctx context.Context, job *batchv1.Job) (string, bool) {
+	for _, p := range r.backupPods(ctx, job) {
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && backupPodStuck[w.Reason] {
+				return fmt.Sprintf("%s: %s", w.Reason, w.Message), true
+			}
+		}
+	}
+	return "", false
+}
+
+func jobCondition(job *batchv1.Job, t batchv1.JobConditionType) bool {
+	for _, c := range job.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// SetupWithManager registers the reconciler; Job changes wake it.
+func (r *EtcdBackupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&etcdv1alpha1.EtcdBackup{}).
+		Owns(&batchv1.Job{}).
+		Named("etcdbackup").
+		Complete(r)
+}

@@ -1,0 +1,129 @@
+package resources
+
+import (
+	"fmt"
+	"path"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+)
+
+// Exit code of the backup command for failures a retry cannot fix; the
+// Job fails at once on it (internal/backup defines the codes).
+const backupExitPermanent = 2
+
+const (
+	backupContainer = "backup"
+	backupMount     = "/backup"
+	// backupRetries is how often a failed snapshot or upload is tried
+	// again, with the Job controller's exponential backoff (10 s, 20 s,
+	// 40 s, ...).
+	backupRetries = 4
+)
+
+// BackupJobName is the Job that takes a backup.
+func BackupJobName(b *etcdv1alpha1.EtcdBackup) string { return b.Name + "-backup" }
+
+// BackupObjectPath is where a backup's snapshot goes below the
+// destination's prefix or directory: <namespace>/<cluster>/<backup>.db.
+func BackupObjectPath(b *etcdv1alpha1.EtcdBackup) string {
+	return path.Join(b.Namespace, b.Spec.ClusterName, b.Name+".db")
+}
+
+// MemberClientURL is a member's client URL by its stable DNS name.
+func MemberClientURL(c *etcdv1alpha1.EtcdCluster, member string) string {
+	return fmt.Sprintf("http://%s:%d", MemberHost(c, member), ClientPort)
+}
+
+// BackupJob runs `manager backup` once against member, writing to the
+// backup's destination. Credentials reach only this pod, through a
+// secretKeyRef; the operator never reads them.
+func BackupJob(b *etcdv1alpha1.EtcdBackup, c *etcdv1alpha1.EtcdCluster, member, image string) *batchv1.Job {
+	args := []string{"backup", "--endpoint=" + MemberClientURL(c, member)}
+	container := corev1.Container{
+		Name:                     backupContainer,
+		Image:                    image,
+		Command:                  []string{"/manager"},
+		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+	pod := corev1.PodSpec{
+		RestartPolicy:                corev1.RestartPolicyNever,
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To[int64](65532),
+			RunAsGroup:     ptr.To[int64](65532),
+			FSGroup:        ptr.To[int64](65532),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+	switch d := b.Spec.Destination; {
+	case d.S3 != nil:
+		args = append(args, s3Args(d.S3, BackupObjectPath(b))...)
+		container.Env = credentialEnv(d.S3.CredentialsSecret.Name)
+	case d.PersistentVolumeClaim != nil:
+		rel := path.Join(d.PersistentVolumeClaim.Directory, BackupObjectPath(b))
+		args = append(args, "--file="+path.Join(backupMount, rel),
+			"--location="+fmt.Sprintf("pvc://%s/%s", d.PersistentVolumeClaim.ClaimName, rel))
+		container.VolumeMounts = []corev1.VolumeMount{{Name: "destination", MountPath: backupMount}}
+		pod.Volumes = []corev1.Volume{{Name: "destination", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: d.PersistentVolumeClaim.ClaimName},
+		}}}
+	}
+	container.Args = args
+	pod.Containers = []corev1.Container{container}
+
+	// Not the cluster's own label: the cluster's reconciler takes pods with
+	// it for members.
+	labels := map[string]string{"etcd.quorum.dev/backup-of": c.Name, "etcd.quorum.dev/backup": b.Name}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: BackupJobName(b), Namespace: b.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: ptr.To[int32](backupRetries),
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action: batchv1.PodFailurePolicyActionFailJob,
+				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+					ContainerName: ptr.To(backupContainer),
+					Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+					Values:        []int32{backupExitPermanent},
+				},
+			}}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod},
+		},
+	}
+}
+
+func s3Args(s *etcdv1alpha1.S3Location, objectPath string) []string {
+	args := []string{"--s3-endpoint=" + s.Endpoint, "--s3-bucket=" + s.Bucket, "--s3-key=" + s.Prefix + objectPath}
+	if s.Region != "" {
+		args = append(args, "--s3-region="+s.Region)
+	}
+	if s.ForcePathStyle {
+		args = append(args, "--s3-path-style")
+	}
+	if s.Insecure {
+		args = append(args, "--s3-insecure")
+	}
+	return args
+}
+
+func credentialEnv(secret string) []corev1.EnvVar {
+	ref := func(key string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: key}}
+	}
+	return []corev1.EnvVar{
+		{Name: "AWS_ACCESS_KEY_ID", ValueFrom: ref("AWS_ACCESS_KEY_ID")},
+		{Name: "AWS_SECRET_ACCESS_KEY", ValueFrom: ref("AWS_SECRET_ACCESS_KEY")},
+	}
+}
