@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+)
+
+// The local cluster's S3 server; the Makefile passes its port and test
+// credentials, and it listens on the node's address.
+var (
+	s3Port      = envOr("S3_PORT", "9000")
+	s3AccessKey = envOr("S3_ACCESS_KEY", "quorum-local")
+	s3SecretKey = envOr("S3_SECRET_KEY", "quorum-local-secret")
+)
+
+var _ = Describe("An EtcdBackup", Label("backup"), func() {
+	var (
+		ns       string
+		cluster  *etcdv1alpha1.EtcdCluster
+		s3       *minio.Client
+		endpoint string
+		bucket   string
+	)
+
+	BeforeEach(func() {
+		ns = newNamespace()
+		cluster = createCluster(ns, "source", 3)
+		putKeys(cluster, "/backup/", 200)
+		endpoint, s3 = localS3()
+		bucket = "e2e-" + ns
+		Expect(s3.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})).To(Succeed())
+		Expect(k8sClient.Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "s3-credentials", Namespace: ns},
+			StringData: map[string]string{"AWS_ACCESS_KEY_ID": s3AccessKey, "AWS_SECRET_ACCESS_KEY": s3SecretKey},
+		})).To(Succeed())
+	})
+
+	s3Destination := func(bucket, secret string) etcdv1alpha1.BackupDestination {
+		return etcdv1alpha1.BackupDestination{S3: &etcdv1alpha1.S3Location{
+			Endpoint: endpoint, Bucket: bucket, ForcePathStyle: true, Insecure: true,
+			CredentialsSecret: etcdv1alpha1.SecretReference{Name: secret},
+		}}
+	}
+
+	It("streams a snapshot to the object store whose SHA-256 and size status records", func() {
+		b := createBackup(ns, "to-s3", cluster.Name, s3Destination(bucket, "s3-credentials"))
+		waitBackupPhase(b, etcdv1alpha1.BackupSucceeded)
+		Expect(b.Status.Location).To(Equal(fmt.Sprintf("s3://%s/%s/source/to-s3.db", bucket, ns)))
+		Expect(b.Status.Revision).To(BeNumerically(">", 200))
+		Expect(b.Status.EtcdVersion).To(Equal(etcdVersion))
+		Expect(b.Status.CompletionTime).NotTo(BeNil())
+
+		obj, err := s3.GetObject(ctx, bucket, fmt.Sprintf("%s/source/to-s3.db", ns), minio.GetObjectOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		digest := sha256.New()
+		n, err := io.Copy(digest, obj)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(n).To(Equal(b.Status.SizeBytes))
+		Expect(hex.EncodeToString(digest.Sum(nil))).To(Equal(b.Status.SHA256))
+	})
+
+	It("writes a snapshot to a claim", func() {
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "backups", Namespace: ns},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}
+		Expect(k8sClient.Create(ctx, claim)).To(Succeed())
+		b := createBackup(ns, "to-pvc", cluster.Name, etcdv1alpha1.BackupDestination{
+			PersistentVolumeClaim: &etcdv1alpha1.PVCLocation{ClaimName: "backups", Directory: "etcd"}})
+		waitBackupPhase(b, etcdv1alpha1.BackupSucceeded)
+		Expect(b.Status.Location).To(Equal(fmt.Sprintf("pvc://backups/etcd/%s/source/to-pvc.db", ns)))
+		Expect(b.Status.SHA256).To(HaveLen(64))
+		Expect(b.Status.SizeBytes).To(BeNumerically(">", 0))
+	})
+
+	It("fails with a clear message for a missing bucket, Secret or cluster, and uploads nothing", func() {
+		noBucket := createBackup(ns, "no-bucket", cluster.Name, s3Destination("no-such-bucket", "s3-credentials"))
+		noSecret := createBackup(ns, "no-secret", cluster.Name, s3Destination(bucket, "no-such-secret"))
+		noCluster := createBackup(ns, "no-cluster", "no-such-cluster", s3Destination(bucket, "s3-credentials"))
+
+		waitBackupPhase(noBucket, etcdv1alpha1.BackupFailed)
+		Expect(noBucket.Status.Message).To(ContainSubstring("bucket does not exist"))
+		waitBackupPhase(noSecret, etcdv1alpha1.BackupFailed)
+		Expect(noSecret.Status.Message).To(ContainSubstring(`secret "no-such-secret" not found`))
+		By("checking that a failed backup's Job is stopped and never started again")
+		job := &batchv1.Job{}
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "no-secret-backup"}, job))
+		}, time.Minute, time.Second).Should(BeTrue())
+		Consistently(func(g Gomega) {
+			g.Expect(apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "no-secret-backup"}, job))).To(BeTrue())
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(noSecret), noSecret)).To(Succeed())
+			g.Expect(noSecret.Status.Phase).To(Equal(etcdv1alpha1.BackupFailed))
+		}, 5*time.Second, time.Second).Should(Succeed())
+		waitBackupPhase(noCluster, etcdv1alpha1.BackupFailed)
+		Expect(noCluster.Status.Message).To(ContainSubstring(`EtcdCluster "no-such-cluster" does not exist`))
+
+		var objects []string
+		for o := range s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+			Expect(o.Err).NotTo(HaveOccurred())
+			objects = append(objects, o.Key)
+		}
+		Expect(objects).To(BeEmpty())
+	})
+})
+
+// localS3 is a client of the local cluster's S3 server, at the node's
+// address, and that address as backups name it.
+func localS3() (string, *minio.Client) {
+	GinkgoHelper()
+	var nodes corev1.NodeList
+	Expect(k8sClient.List(ctx, &nodes)).To(Succeed())
+	Expect(nodes.Items).NotTo(BeEmpty())
+	var address string
+	for _, a := range nodes.Items[0].Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			address = a.Address
+		}
+	}
+	Expect(address).NotTo(BeEmpty(), "the node has no InternalIP")
+	endpoint := address + ":" + s3Port
+	cli, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(s3AccessKey, s3SecretKey, ""), BucketLookup: minio.BucketLookupPath})
+	Expect(err).NotTo(HaveOccurred())
+	return endpoint, cli
+}
+
+func createBackup(ns, name, clusterName string, dest etcdv1alpha1.BackupDestination) *etcdv1alpha1.EtcdBackup {
+	GinkgoHelper()
+	b := &etcdv1alpha1.EtcdBackup{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       etcdv1alpha1.EtcdBackupSpec{ClusterName: clusterName, Destination: dest},
+	}
+	Expect(k8sClient.Create(ctx, b)).To(Succeed())
+	return b
+}
+
+func waitBackupPhase(b *etcdv1alpha1.EtcdBackup, phase etcdv1alpha1.BackupPhase) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
+		g.Expect(b.Status.Phase).To(Equal(phase), "status: %+v", b.Status)
+	}, 3*time.Minute, time.Second).Should(Succeed())
+}
+
+// putKeys writes n keys under prefix.
+func putKeys(c *etcdv1alpha1.EtcdCluster, prefix string, n int) {
+	GinkgoHelper()
+	cli := etcdClient(values(memberEndpoints(c))...)
+	for i := range n {
+		putCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := cli.Put(putCtx, fmt.Sprintf("%s%04d", prefix, i), fmt.Sprintf("value-%d", i))
+		cancel()
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
