@@ -8,116 +8,42 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+
+	"github.com/quorum-operator/quorum/internal/testservers"
 )
 
-// The tests run a real etcd (KUBEBUILDER_ASSETS/etcd, as envtest) and a
-// real S3 server (VERSITYGW), both on loopback; 'make test' sets both.
+// The tests run a real etcd and a real S3 server on loopback
+// (internal/testservers); 'make test' provides both.
 
-const (
-	accessKey = "quorum-test"
-	secretKey = "quorum-test-secret"
-)
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startProcess runs a server for the test and stops it after.
-func startProcess(t *testing.T, binary string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", binary, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(binary), logs.String())
-		}
-	})
-}
-
-func requiredEnv(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Fatalf("%s is not set: run the tests through 'make test'", name)
-	}
-	return v
-}
-
-// startEtcd runs a one-member etcd with a few keys and returns its URL.
+// startEtcd runs a one-member etcd with 100 keys and returns its URL.
 func startEtcd(t *testing.T) string {
 	t.Helper()
-	etcdBin := filepath.Join(requiredEnv(t, "KUBEBUILDER_ASSETS"), "etcd")
-	client, peer := freePort(t), freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", client)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
-	startProcess(t, etcdBin, "--data-dir", t.TempDir(), "--listen-client-urls", url, "--advertise-client-urls", url,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", "default="+peerURL)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; i < 100; {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	url, cli := testservers.Etcd(t, t.TempDir())
+	for i := range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := cli.Put(ctx, fmt.Sprintf("/k/%03d", i), "v")
 		cancel()
-		if err == nil {
-			i++
-		} else if time.Now().After(deadline) {
-			t.Fatalf("etcd did not take writes: %v", err)
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	return url
 }
 
-// startS3 runs versitygw over a temporary directory with bucket "backups".
-func startS3(t *testing.T) (endpoint string, cli *minio.Client) {
+func startS3(t *testing.T) (string, *minio.Client) {
 	t.Helper()
-	root := t.TempDir()
-	endpoint = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	startProcess(t, requiredEnv(t, "VERSITYGW"), "--access", accessKey, "--secret", secretKey, "--port", endpoint, "posix", root)
-	cli, err := S3Sink{Endpoint: endpoint, AccessKey: accessKey, SecretKey: secretKey, PathStyle: true, Insecure: true}.client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cli.MakeBucket(context.Background(), "backups", minio.MakeBucketOptions{})
-		if err == nil {
-			return endpoint, cli
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("S3 server did not answer: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testservers.S3(t, "backups")
 }
 
-func s3Sink(endpoint, bucket, key string) S3Sink {
-	return S3Sink{Endpoint: endpoint, Bucket: bucket, Key: key, AccessKey: accessKey, SecretKey: secretKey, PathStyle: true, Insecure: true}
+func s3Sink(endpoint, bucket, key string) S3Object {
+	return S3Object{Endpoint: endpoint, Bucket: bucket, Key: key, AccessKey: testservers.S3AccessKey,
+		SecretKey: testservers.S3SecretKey, PathStyle: true, Insecure: true}
 }
 
 func TestSnapshotToS3IsStoredWhole(t *testing.T) {

@@ -25,13 +25,7 @@ func Command(args []string) int {
 	endpoint := fs.String("endpoint", "", "client URL of the member to snapshot")
 	file := fs.String("file", "", "write the snapshot to this file (a claim's mount)")
 	location := fs.String("location", "", "the location to report for -file, e.g. pvc://claim/path")
-	var s3 S3Sink
-	fs.StringVar(&s3.Endpoint, "s3-endpoint", "", "S3 endpoint host[:port]")
-	fs.StringVar(&s3.Bucket, "s3-bucket", "", "bucket")
-	fs.StringVar(&s3.Key, "s3-key", "", "object key")
-	fs.StringVar(&s3.Region, "s3-region", "", "region (optional)")
-	fs.BoolVar(&s3.PathStyle, "s3-path-style", false, "path-style bucket addressing")
-	fs.BoolVar(&s3.Insecure, "s3-insecure", false, "plain HTTP")
+	s3 := S3Flags(fs)
 	terminationLog := fs.String("termination-log", "/dev/termination-log", "where the result or the error is written")
 	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
@@ -44,9 +38,8 @@ func Command(args []string) int {
 		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("-endpoint is required")})
 	case *file != "":
 		sink = FileSink{Path: *file, Location: *location}
-	case s3.Endpoint != "" && s3.Bucket != "" && s3.Key != "":
-		s3.AccessKey, s3.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-		sink = s3
+	case s3.Given():
+		sink = s3.WithEnvCredentials()
 	default:
 		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("give -file, or -s3-endpoint, -s3-bucket and -s3-key")})
 	}

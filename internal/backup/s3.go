@@ -2,8 +2,10 @@ package backup
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -14,15 +16,39 @@ import (
 // one buffered at a time.
 const partSize = 16 << 20
 
-// S3Sink uploads the snapshot as one object. A multipart upload becomes an
-// object only when it is completed; a failed one is aborted.
-type S3Sink struct {
+// S3Object is a snapshot's object in an S3-compatible store. Put uploads it
+// as a multipart upload, which becomes an object only when it is completed
+// (a failed one is aborted); Open reads it back for a restore.
+type S3Object struct {
 	Endpoint, Bucket, Key, Region string
 	AccessKey, SecretKey          string
 	PathStyle, Insecure           bool
 }
 
-func (s S3Sink) client() (*minio.Client, error) {
+// S3Flags registers the flags that name an object, shared by the backup
+// and restore commands.
+func S3Flags(fs *flag.FlagSet) *S3Object {
+	var s S3Object
+	fs.StringVar(&s.Endpoint, "s3-endpoint", "", "S3 endpoint host[:port]")
+	fs.StringVar(&s.Bucket, "s3-bucket", "", "bucket")
+	fs.StringVar(&s.Key, "s3-key", "", "object key")
+	fs.StringVar(&s.Region, "s3-region", "", "region (optional)")
+	fs.BoolVar(&s.PathStyle, "s3-path-style", false, "path-style bucket addressing")
+	fs.BoolVar(&s.Insecure, "s3-insecure", false, "plain HTTP")
+	return &s
+}
+
+// Given says whether the flags named an object.
+func (s S3Object) Given() bool { return s.Endpoint != "" && s.Bucket != "" && s.Key != "" }
+
+// WithEnvCredentials takes the keys from the environment, where the pod's
+// secretKeyRef put them.
+func (s S3Object) WithEnvCredentials() S3Object {
+	s.AccessKey, s.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	return s
+}
+
+func (s S3Object) client() (*minio.Client, error) {
 	lookup := minio.BucketLookupAuto
 	if s.PathStyle {
 		lookup = minio.BucketLookupPath
@@ -36,7 +62,7 @@ func (s S3Sink) client() (*minio.Client, error) {
 }
 
 // Put uploads r.
-func (s S3Sink) Put(ctx context.Context, r io.Reader) (string, error) {
+func (s S3Object) Put(ctx context.Context, r io.Reader) (string, error) {
 	cli, err := s.client()
 	if err != nil {
 		return "", &PermanentError{fmt.Errorf("s3 client for %s: %w", s.Endpoint, err)}
@@ -61,4 +87,23 @@ func (s S3Sink) Put(ctx context.Context, r io.Reader) (string, error) {
 var permanentS3Codes = map[string]bool{
 	"NoSuchBucket": true, "AccessDenied": true, "InvalidAccessKeyId": true,
 	"SignatureDoesNotMatch": true, "InvalidBucketName": true, "AllAccessDisabled": true,
+}
+
+// Open streams the object; the caller closes it.
+func (s S3Object) Open(ctx context.Context) (io.ReadCloser, error) {
+	cli, err := s.client()
+	if err != nil {
+		return nil, fmt.Errorf("s3 client for %s: %w", s.Endpoint, err)
+	}
+	obj, err := cli.GetObject(ctx, s.Bucket, s.Key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s from %s: %w", s.Bucket, s.Key, s.Endpoint, err)
+	}
+	// GetObject is lazy: ask for the object's size now, so a missing
+	// object is reported as such rather than as a short read.
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		return nil, fmt.Errorf("read s3://%s/%s from %s: %w", s.Bucket, s.Key, s.Endpoint, err)
+	}
+	return obj, nil
 }
