@@ -27,6 +27,7 @@ import (
 	"github.com/quorum-operator/quorum/internal/controller"
 	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/failpoint"
+	"github.com/quorum-operator/quorum/internal/restore"
 )
 
 // options are the manager's command-line flags.
@@ -40,9 +41,15 @@ type options struct {
 }
 
 func main() {
-	// The same binary runs in the Jobs the operator creates for backups.
-	if len(os.Args) > 1 && os.Args[1] == "backup" {
-		os.Exit(backup.Command(os.Args[2:]))
+	// The same binary runs in the Jobs that take backups and in the init
+	// containers that restore them.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "backup":
+			os.Exit(backup.Command(os.Args[2:]))
+		case "restore":
+			os.Exit(restore.Command(os.Args[2:]))
+		}
 	}
 
 	var opts options
@@ -88,6 +95,10 @@ func run(opts options) error {
 		return err
 	}
 
+	jobImage, err := resolveJobImage(opts.jobImage, mgr.GetAPIReader())
+	if err != nil {
+		return err
+	}
 	failpoints := failpoint.FromEnv(func(point string) {
 		ctrl.Log.Info("Exiting at a failpoint", "failpoint", point, "env", failpoint.EnvVar)
 		os.Exit(failpoint.ExitCode)
@@ -100,15 +111,12 @@ func run(opts options) error {
 		Scheme:      mgr.GetScheme(),
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: etcd.NewClient,
+		ToolImage:   jobImage,
 		Failpoints:  failpoints,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 
-	jobImage, err := resolveJobImage(opts.jobImage, mgr.GetAPIReader())
-	if err != nil {
-		return err
-	}
 	if err := (&controller.EtcdBackupReconciler{
 		Client:   mgr.GetClient(),
 		Scheme:   mgr.GetScheme(),

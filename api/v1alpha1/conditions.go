@@ -40,4 +40,8 @@ const (
 	ReasonRolloutHalted = "RolloutHalted"
 	// ReasonUpToDate: every member runs the current template.
 	ReasonUpToDate = "UpToDate"
+	// ReasonRestoreFailed: a member could not restore the snapshot of
+	// spec.bootstrap.fromBackup (missing, or its SHA-256 does not match);
+	// no member starts.
+	ReasonRestoreFailed = "RestoreFailed"
 )

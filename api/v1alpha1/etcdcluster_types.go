@@ -13,6 +13,7 @@ const DefaultImageRepository = "gcr.io/etcd-development/etcd"
 // EtcdClusterSpec is the desired state of one etcd cluster.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.storage) == has(oldSelf.storage)",message="storage cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap)",message="bootstrap cannot be added or removed after creation"
 type EtcdClusterSpec struct {
 	// Size is the number of voting members. An odd number (1, 3, 5) gives
 	// the best fault tolerance for its cost; an even one tolerates no more
@@ -67,6 +68,14 @@ type EtcdClusterSpec struct {
 	// +optional
 	Options *EtcdOptions `json:"options,omitempty"`
 
+	// Bootstrap says how the cluster starts. By default its members start
+	// empty; fromBackup starts them from a snapshot. It cannot be changed
+	// after creation.
+	//
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="bootstrap cannot be changed after creation"
+	Bootstrap *BootstrapSpec `json:"bootstrap,omitempty"`
+
 	// DeletionPolicy says what happens to the members' data claims when the
 	// EtcdCluster is deleted: Retain (the default) keeps them, so the data
 	// survives a mistaken delete and an EtcdCluster of the same name and
@@ -84,6 +93,74 @@ type EtcdClusterSpec struct {
 	//
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+}
+
+// BootstrapSpec is how a new cluster starts.
+type BootstrapSpec struct {
+	// FromBackup restores every initial member from one snapshot, after its
+	// SHA-256 is verified. A snapshot that is missing or does not match
+	// starts no member.
+	//
+	// +optional
+	FromBackup *BackupSource `json:"fromBackup,omitempty"`
+}
+
+// BackupSource is a snapshot: a succeeded EtcdBackup of this namespace, or
+// a location with the snapshot's SHA-256.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.backupName) ? 1 : 0) + (has(self.s3) ? 1 : 0) + (has(self.persistentVolumeClaim) ? 1 : 0) == 1",message="set exactly one of backupName, s3 and persistentVolumeClaim"
+// +kubebuilder:validation:XValidation:rule="has(self.backupName) || has(self.sha256)",message="sha256 is required with a location: a restore verifies the snapshot"
+type BackupSource struct {
+	// BackupName is an EtcdBackup in this namespace; the cluster is
+	// created once it has succeeded.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	BackupName string `json:"backupName,omitempty"`
+
+	// S3 is a snapshot object; its key is prefix + key.
+	//
+	// +optional
+	S3 *S3Snapshot `json:"s3,omitempty"`
+
+	// PersistentVolumeClaim is a snapshot file on a claim of this
+	// namespace. Every member mounts it read-only while it restores, so
+	// on more than one node it must allow ReadOnlyMany.
+	//
+	// +optional
+	PersistentVolumeClaim *PVCSnapshot `json:"persistentVolumeClaim,omitempty"`
+
+	// SHA256 is the hex SHA-256 of the snapshot (an EtcdBackup's
+	// status.sha256).
+	//
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// S3Snapshot is a snapshot object in an S3-compatible bucket.
+type S3Snapshot struct {
+	S3Location `json:",inline"`
+
+	// Key of the object, after the prefix.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Key string `json:"key"`
+}
+
+// PVCSnapshot is a snapshot file on a claim.
+type PVCSnapshot struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	ClaimName string `json:"claimName"`
+
+	// Path of the file, relative to the claim's root.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/') && !self.contains('..')",message="path is relative to the claim's root and may not contain .."
+	Path string `json:"path"`
 }
 
 // DeletionPolicy is the fate of member data when its cluster is deleted.

@@ -57,21 +57,59 @@ func (r *EtcdClusterReconciler) applyOwned(ctx context.Context, c *etcdv1alpha1.
 // cluster: all initial members start together from a static initial
 // cluster. An existing StatefulSet is left alone: changing a running
 // cluster's members goes through etcd first, never through the template.
-func (r *EtcdClusterReconciler) ensureCreated(ctx context.Context, obs *observedCluster) (created bool, err error) {
+//
+// A cluster bootstrapped from a backup is created only once the backup is
+// known to be complete; until then wait says why nothing is created.
+func (r *EtcdClusterReconciler) ensureCreated(ctx context.Context, obs *observedCluster) (created bool, wait string, err error) {
 	c := obs.cluster
 	if obs.statefulSet != nil {
-		return false, nil
+		return false, "", nil
+	}
+	restore, wait, err := r.resolveRestore(ctx, c)
+	if err != nil || wait != "" {
+		return false, wait, err
 	}
 	members := resources.InitialMembers(c, int(c.Spec.Size))
 	cm := resources.BootstrapConfigMap(c, members, resources.InitialClusterStateNew)
 	if err := r.createOwned(ctx, c, cm); err != nil {
-		return false, fmt.Errorf("create bootstrap configmap: %w", err)
+		return false, "", fmt.Errorf("create bootstrap configmap: %w", err)
 	}
 	sts := resources.StatefulSet(c, c.Spec.Size)
-	if err := r.createOwned(ctx, c, sts); err != nil {
-		return false, fmt.Errorf("create statefulset: %w", err)
+	if restore != nil {
+		resources.AddRestore(&sts.Spec.Template, c, *restore, r.ToolImage)
 	}
-	return true, nil
+	if err := r.createOwned(ctx, c, sts); err != nil {
+		return false, "", fmt.Errorf("create statefulset: %w", err)
+	}
+	return true, "", nil
+}
+
+// resolveRestore finds the snapshot spec.bootstrap.fromBackup names. A
+// named EtcdBackup must have succeeded: one still running is waited for,
+// and a missing or failed one creates nothing, with the reason in status.
+func (r *EtcdClusterReconciler) resolveRestore(ctx context.Context, c *etcdv1alpha1.EtcdCluster) (*resources.RestoreSource, string, error) {
+	if c.Spec.Bootstrap == nil || c.Spec.Bootstrap.FromBackup == nil {
+		return nil, "", nil
+	}
+	from := c.Spec.Bootstrap.FromBackup
+	if from.BackupName == "" {
+		src := resources.RestoreFromLocation(from)
+		return &src, "", nil
+	}
+	var b etcdv1alpha1.EtcdBackup
+	found, err := r.getIfExists(ctx, c, from.BackupName, &b)
+	switch {
+	case err != nil:
+		return nil, "", fmt.Errorf("get EtcdBackup %s: %w", from.BackupName, err)
+	case !found:
+		return nil, fmt.Sprintf("not creating members: EtcdBackup %q to restore from does not exist", from.BackupName), nil
+	case b.Status.Phase == etcdv1alpha1.BackupFailed:
+		return nil, fmt.Sprintf("not creating members: EtcdBackup %q to restore from failed: %s", from.BackupName, b.Status.Message), nil
+	case b.Status.Phase != etcdv1alpha1.BackupSucceeded:
+		return nil, fmt.Sprintf("waiting for EtcdBackup %q to complete before restoring from it", from.BackupName), nil
+	}
+	src := resources.RestoreFromBackup(&b)
+	return &src, "", nil
 }
 
 // createOwned creates obj owned by the cluster; an object that already

@@ -42,6 +42,9 @@ type EtcdClusterReconciler struct {
 	Recorder events.EventRecorder
 	// EtcdClients opens clients to etcd members; a fake in unit tests.
 	EtcdClients etcd.ClientFactory
+	// ToolImage is the operator's own image, which restores snapshots in
+	// the init container of clusters bootstrapped from a backup.
+	ToolImage string
 	// Failpoints stop the process right after a step of that name was
 	// carried out (tests only; none armed by default).
 	Failpoints failpoint.Set
@@ -50,6 +53,7 @@ type EtcdClusterReconciler struct {
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdclusters/finalizers,verbs=update
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;delete
@@ -109,12 +113,15 @@ func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (
 	if err := r.ensureServices(ctx, c); err != nil {
 		return step{}, err
 	}
-	created, err := r.ensureCreated(ctx, obs)
-	if err != nil || created {
-		if created {
-			r.event(c, corev1.EventTypeNormal, "Creating", "Creating %d members of etcd %s", c.Spec.Size, c.Spec.Version)
-		}
-		return step{kind: stepNone}, err
+	created, wait, err := r.ensureCreated(ctx, obs)
+	switch {
+	case err != nil:
+		return step{}, err
+	case wait != "":
+		return step{kind: stepWait, reason: wait}, nil
+	case created:
+		r.event(c, corev1.EventTypeNormal, "Creating", "Creating %d members of etcd %s", c.Spec.Size, c.Spec.Version)
+		return step{kind: stepNone}, nil
 	}
 	if err := r.ensureTemplate(ctx, obs); err != nil {
 		return step{}, err

@@ -39,6 +39,7 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	c, sts := obs.cluster, obs.statefulSet
 	template := resources.PodTemplate(c)
 	hash := resources.TemplateHash(template)
+	resources.KeepRestore(&sts.Spec.Template, &template)
 	retention := resources.ClaimRetentionPolicy()
 	if sts.Annotations[resources.AnnotationTemplateHash] == hash &&
 		sts.Spec.PersistentVolumeClaimRetentionPolicy != nil && *sts.Spec.PersistentVolumeClaimRetentionPolicy == *retention {

@@ -92,8 +92,12 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 	st.ReadyMembers = int32(h.ready)
 	rs := newRolloutState(obs)
 	st.UpdatedMembers = int32(len(rs.updated))
+	available := h.available(obs.etcdErr)
+	if why, failed := restoreFailure(obs); failed && h.neverFormed {
+		available = newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonRestoreFailed, why)
+	}
 	for _, cond := range []metav1.Condition{
-		h.available(obs.etcdErr),
+		available,
 		h.degraded(),
 		h.progressing(c.Spec.Paused, plan),
 		upgrading(c, rs, plan, len(obs.pods)),
@@ -103,6 +107,17 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 	}
 	st.Phase = phase(c.Spec.Paused, h, rs.active && plan.kind != stepHalted)
 	return st
+}
+
+// restoreFailure is why a member could not restore its snapshot, if one
+// could not.
+func restoreFailure(obs *observedCluster) (string, bool) {
+	for i := range obs.pods {
+		if msg, failed := resources.RestoreFailure(&obs.pods[i]); failed {
+			return fmt.Sprintf("%s could not restore the snapshot, so no member starts: %s", obs.pods[i].Name, msg), true
+		}
+	}
+	return "", false
 }
 
 // upgrading reports a rolling update and how far it is.
