@@ -12,9 +12,11 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -74,6 +76,11 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(n).To(Equal(b.Status.SizeBytes))
 		Expect(hex.EncodeToString(digest.Sum(nil))).To(Equal(b.Status.SHA256))
+
+		By("restoring it into a new cluster, which holds every key with the same KV hash")
+		restored := createClusterSpec(ns, "from-s3", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,
+			Bootstrap: &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: "to-s3"}}})
+		expectSameData(cluster, restored)
 	})
 
 	It("writes a snapshot to a claim", func() {
@@ -91,6 +98,34 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		Expect(b.Status.Location).To(Equal(fmt.Sprintf("pvc://backups/etcd/%s/source/to-pvc.db", ns)))
 		Expect(b.Status.SHA256).To(HaveLen(64))
 		Expect(b.Status.SizeBytes).To(BeNumerically(">", 0))
+
+		By("restoring it into a new cluster, which holds every key with the same KV hash")
+		restored := createClusterSpec(ns, "from-pvc", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,
+			Bootstrap: &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: "to-pvc"}}})
+		expectSameData(cluster, restored)
+	})
+
+	It("starts no member from a snapshot whose SHA-256 does not match", func() {
+		b := createBackup(ns, "good", cluster.Name, s3Destination(bucket, "s3-credentials"))
+		waitBackupPhase(b, etcdv1alpha1.BackupSucceeded)
+		location := &etcdv1alpha1.S3Snapshot{S3Location: *s3Destination(bucket, "s3-credentials").S3, Key: ns + "/source/good.db"}
+		wrong := "0000000000000000000000000000000000000000000000000000000000000000"
+		bad := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "corrupt", Namespace: ns},
+			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,
+				Bootstrap: &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{S3: location, SHA256: wrong}}}}
+		Expect(k8sClient.Create(ctx, bad)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(bad), bad)).To(Succeed())
+			available := meta.FindStatusCondition(bad.Status.Conditions, etcdv1alpha1.ConditionAvailable)
+			g.Expect(available).NotTo(BeNil())
+			g.Expect(available.Reason).To(Equal(etcdv1alpha1.ReasonRestoreFailed))
+			g.Expect(available.Message).To(ContainSubstring("the backup recorded " + wrong))
+		}, 3*time.Minute, time.Second).Should(Succeed())
+		Consistently(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(bad), bad)).To(Succeed())
+			g.Expect(bad.Status.ClusterID).To(BeEmpty(), "a cluster formed from a corrupt snapshot")
+			g.Expect(bad.Status.ReadyMembers).To(BeZero())
+		}, 10*time.Second, time.Second).Should(Succeed())
 	})
 
 	It("fails with a clear message for a missing bucket, Secret or cluster, and uploads nothing", func() {
@@ -123,6 +158,35 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		Expect(objects).To(BeEmpty())
 	})
 })
+
+// expectSameData checks that restored holds exactly the keys and values of
+// source, and that etcd's KV hash (over keys, values and revisions) agrees.
+func expectSameData(source, restored *etcdv1alpha1.EtcdCluster) {
+	GinkgoHelper()
+	src, dst := etcdClient(values(memberEndpoints(source))...), etcdClient(values(memberEndpoints(restored))...)
+	getCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	want, err := src.Get(getCtx, "", clientv3.WithPrefix())
+	Expect(err).NotTo(HaveOccurred())
+	got, err := dst.Get(getCtx, "", clientv3.WithPrefix())
+	Expect(err).NotTo(HaveOccurred())
+	Expect(len(got.Kvs)).To(Equal(len(want.Kvs)))
+	for i := range want.Kvs {
+		Expect(string(got.Kvs[i].Key)).To(Equal(string(want.Kvs[i].Key)))
+		Expect(string(got.Kvs[i].Value)).To(Equal(string(want.Kvs[i].Value)))
+		Expect(got.Kvs[i].ModRevision).To(Equal(want.Kvs[i].ModRevision))
+	}
+	rev := want.Header.Revision
+	sourceURLs := values(memberEndpoints(source))
+	wantHash, err := src.HashKV(getCtx, sourceURLs[0], rev)
+	Expect(err).NotTo(HaveOccurred())
+	for name, url := range memberEndpoints(restored) {
+		h, err := dst.HashKV(getCtx, url, rev)
+		Expect(err).NotTo(HaveOccurred(), "hashkv of %s", name)
+		Expect(h.Hash).To(Equal(wantHash.Hash), "the KV hash of %s differs from the source's", name)
+	}
+	GinkgoWriter.Printf("restored %d keys up to revision %d; KV hashes agree\n", len(want.Kvs), rev)
+}
 
 // localS3 is a client of the local cluster's S3 server, at the node's
 // address, and that address as backups name it.
