@@ -26,9 +26,11 @@ type Result struct {
 }
 
 // Sink writes a snapshot stream somewhere. Put must leave nothing that
-// looks complete unless it returns nil.
+// looks complete unless it returns nil. Delete removes the snapshot; one
+// already gone is not an error.
 type Sink interface {
 	Put(ctx context.Context, r io.Reader) (location string, err error)
+	Delete(ctx context.Context) (location string, err error)
 }
 
 // PermanentError is a failure a retry cannot fix (a missing bucket, wrong

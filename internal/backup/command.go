@@ -23,6 +23,7 @@ const (
 func Command(args []string) int {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	endpoint := fs.String("endpoint", "", "client URL of the member to snapshot")
+	remove := fs.Bool("delete", false, "delete the snapshot at the destination instead of taking one")
 	file := fs.String("file", "", "write the snapshot to this file (a claim's mount)")
 	location := fs.String("location", "", "the location to report for -file, e.g. pvc://claim/path")
 	s3 := S3Flags(fs)
@@ -34,8 +35,6 @@ func Command(args []string) int {
 
 	var sink Sink
 	switch {
-	case *endpoint == "":
-		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("-endpoint is required")})
 	case *file != "":
 		sink = FileSink{Path: *file, Location: *location}
 	case s3.Given():
@@ -46,6 +45,13 @@ func Command(args []string) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+	if *remove {
+		location, err := sink.Delete(ctx)
+		return report(*terminationLog, Result{Location: location}, err)
+	}
+	if *endpoint == "" {
+		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("-endpoint is required")})
+	}
 	res, err := Take(ctx, *endpoint, sink)
 	return report(*terminationLog, res, err)
 }
@@ -58,7 +64,7 @@ func report(path string, res Result, err error) int {
 	switch {
 	case err == nil:
 		msg, _ = json.Marshal(res)
-		fmt.Printf("backup written to %s: %d bytes, sha256 %s, revision %d\n", res.Location, res.SizeBytes, res.SHA256, res.Revision)
+		fmt.Printf("done: %s (%d bytes, sha256 %s, revision %d)\n", res.Location, res.SizeBytes, res.SHA256, res.Revision)
 	case IsPermanent(err):
 		msg, code = []byte(err.Error()), ExitPermanent
 	default:

@@ -46,3 +46,13 @@ func (f FileSink) Put(_ context.Context, r io.Reader) (string, error) {
 	}
 	return f.Location, nil
 }
+
+// Delete removes the file and any .partial left beside it.
+func (f FileSink) Delete(context.Context) (string, error) {
+	for _, p := range []string{f.Path, f.Path + ".partial"} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return "", fmt.Errorf("delete %s: %w", p, err)
+		}
+	}
+	return f.Location, nil
+}

@@ -107,3 +107,21 @@ func (s S3Object) Open(ctx context.Context) (io.ReadCloser, error) {
 	}
 	return obj, nil
 }
+
+// Delete removes the object.
+func (s S3Object) Delete(ctx context.Context) (string, error) {
+	cli, err := s.client()
+	if err != nil {
+		return "", &PermanentError{fmt.Errorf("s3 client for %s: %w", s.Endpoint, err)}
+	}
+	location := fmt.Sprintf("s3://%s/%s", s.Bucket, s.Key)
+	if err := cli.RemoveObject(ctx, s.Bucket, s.Key, minio.RemoveObjectOptions{}); err != nil {
+		code := minio.ToErrorResponse(err).Code
+		err = fmt.Errorf("delete %s from %s: %w", location, s.Endpoint, err)
+		if permanentS3Codes[code] {
+			return "", &PermanentError{err}
+		}
+		return "", err
+	}
+	return location, nil
+}

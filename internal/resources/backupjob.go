@@ -43,7 +43,22 @@ func MemberClientURL(c *etcdv1alpha1.EtcdCluster, member string) string {
 // backup's destination. Credentials reach only this pod, through a
 // secretKeyRef; the operator never reads them.
 func BackupJob(b *etcdv1alpha1.EtcdBackup, c *etcdv1alpha1.EtcdCluster, member, image string) *batchv1.Job {
-	args := []string{"backup", "--endpoint=" + MemberClientURL(c, member)}
+	return destinationJob(b, BackupJobName(b), image, "--endpoint="+MemberClientURL(c, member))
+}
+
+// SnapshotDeleteJobName is the Job that deletes a pruned backup's snapshot.
+func SnapshotDeleteJobName(b *etcdv1alpha1.EtcdBackup) string { return b.Name + "-delete" }
+
+// SnapshotDeleteJob runs `manager backup --delete`: it removes the backup's
+// object or file.
+func SnapshotDeleteJob(b *etcdv1alpha1.EtcdBackup, image string) *batchv1.Job {
+	return destinationJob(b, SnapshotDeleteJobName(b), image, "--delete")
+}
+
+// destinationJob runs the backup command once with access to the backup's
+// destination (credentials or the claim) and the given first argument.
+func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image, mode string) *batchv1.Job {
+	args := []string{"backup", mode}
 	container := corev1.Container{
 		Name:                     backupContainer,
 		Image:                    image,
@@ -85,9 +100,9 @@ func BackupJob(b *etcdv1alpha1.EtcdBackup, c *etcdv1alpha1.EtcdCluster, member, 
 
 	// Not the cluster's own label: the cluster's reconciler takes pods with
 	// it for members.
-	labels := map[string]string{"etcd.quorum.dev/backup-of": c.Name, "etcd.quorum.dev/backup": b.Name}
+	labels := map[string]string{"etcd.quorum.dev/backup-of": b.Spec.ClusterName, "etcd.quorum.dev/job": name}
 	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: BackupJobName(b), Namespace: b.Namespace, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](backupRetries),
 			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
