@@ -126,6 +126,14 @@ func run(opts options) error {
 		return err
 	}
 
+	if err := (&controller.EtcdBackupScheduleReconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("quorum"),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

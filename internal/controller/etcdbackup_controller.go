@@ -45,6 +45,7 @@ type EtcdBackupReconciler struct {
 
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 
 // Reconcile starts the backup's Job once, then reports how it ended.
@@ -52,6 +53,9 @@ func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	var b etcdv1alpha1.EtcdBackup
 	if err := r.Get(ctx, req.NamespacedName, &b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !b.DeletionTimestamp.IsZero() {
+		return r.deleteSnapshot(ctx, &b)
 	}
 	if finished(&b) {
 		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
@@ -72,6 +76,48 @@ func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
 	}
 	return result, nil
+}
+
+// SnapshotFinalizer on an EtcdBackup deletes its snapshot (object or file)
+// when the EtcdBackup is deleted. Schedules put it on the backups they
+// create, so pruning removes the data too; a backup created by hand keeps
+// its snapshot unless the finalizer is added.
+const SnapshotFinalizer = "etcd.quorum.dev/delete-snapshot"
+
+// deleteSnapshot runs the Job that deletes a deleted backup's snapshot,
+// then lets the backup go. Only a succeeded backup has a snapshot: a failed
+// upload left none.
+func (r *EtcdBackupReconciler) deleteSnapshot(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(b, SnapshotFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	if b.Status.Phase == etcdv1alpha1.BackupSucceeded {
+		var job batchv1.Job
+		err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: resources.SnapshotDeleteJobName(b)}, &job)
+		switch {
+		case client.IgnoreNotFound(err) != nil:
+			return ctrl.Result{}, err
+		case err != nil:
+			job := resources.SnapshotDeleteJob(b, r.JobImage)
+			if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
+				return ctrl.Result{}, err
+			}
+			if err := r.Create(ctx, job); client.IgnoreAlreadyExists(err) != nil {
+				return ctrl.Result{}, fmt.Errorf("create snapshot delete job: %w", err)
+			}
+			return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
+		case jobCondition(&job, batchv1.JobComplete):
+			r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SnapshotDeleted", "SnapshotDeleted", "Deleted %s", b.Status.Location)
+		case jobCondition(&job, batchv1.JobFailed):
+			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "SnapshotNotDeleted", "SnapshotNotDeleted",
+				"Could not delete %s, which may remain: %s", b.Status.Location, r.lastPodMessage(ctx, &job))
+		default:
+			return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
+		}
+	}
+	before := b.DeepCopy()
+	controllerutil.RemoveFinalizer(b, SnapshotFinalizer)
+	return ctrl.Result{}, r.Patch(ctx, b, client.MergeFrom(before))
 }
 
 // stopUnfinishedJob deletes the Job of a failed backup that still runs (its

@@ -1,0 +1,212 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+)
+
+// LabelSchedule marks the EtcdBackups a schedule created.
+const LabelSchedule = "etcd.quorum.dev/schedule"
+
+// EtcdBackupScheduleReconciler creates an EtcdBackup at each scheduled
+// time (never while one of its backups still runs) and prunes finished
+// ones by count and age. Its backups carry SnapshotFinalizer, so pruning
+// a backup deletes its snapshot too.
+type EtcdBackupScheduleReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// Now is the clock; time.Now unless a test sets it.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules/finalizers,verbs=update
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=create;delete
+
+// Reconcile runs the schedule once and asks to be called at the next time.
+func (r *EtcdBackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var s etcdv1alpha1.EtcdBackupSchedule
+	if err := r.Get(ctx, req.NamespacedName, &s); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := s.DeepCopy()
+	result, err := r.runSchedule(ctx, &s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !equality.Semantic.DeepEqual(before.Status, s.Status) {
+		if err := r.Status().Patch(ctx, &s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patch schedule status: %w", err)
+		}
+	}
+	return result, nil
+}
+
+func (r *EtcdBackupScheduleReconciler) runSchedule(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule) (ctrl.Result, error) {
+	sched, err := cron.ParseStandard(s.Spec.Schedule)
+	if err != nil {
+		setReady(s, metav1.ConditionFalse, "InvalidSchedule", fmt.Sprintf("spec.schedule %q: %v", s.Spec.Schedule, err))
+		return ctrl.Result{}, nil
+	}
+	backups, err := r.ownBackups(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	summarize(s, backups)
+	if err := r.prune(ctx, s, backups, r.Now()); err != nil {
+		return ctrl.Result{}, err
+	}
+	if s.Spec.Suspend {
+		setReady(s, metav1.ConditionTrue, "Suspended", "spec.suspend is set: no new backups")
+		return ctrl.Result{}, nil
+	}
+
+	now := r.Now()
+	last := s.CreationTimestamp.Time
+	if s.Status.LastScheduleTime != nil {
+		last = s.Status.LastScheduleTime.Time
+	}
+	due := latestDue(sched, last, now)
+	next := sched.Next(now)
+	setReady(s, metav1.ConditionTrue, "Scheduled", fmt.Sprintf("next backup at %s", next.UTC().Format(time.RFC3339)))
+	switch {
+	case due.IsZero():
+	case s.Status.Active != "":
+		// No overlapping runs: this slot is skipped, the next one counts.
+		r.Recorder.Eventf(s, nil, corev1.EventTypeWarning, "BackupSkipped", "BackupSkipped",
+			"Skipped the backup due at %s: %s is still running", due.UTC().Format(time.RFC3339), s.Status.Active)
+		s.Status.LastScheduleTime = &metav1.Time{Time: due}
+	default:
+		if err := r.createBackup(ctx, s, due); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: next.Sub(now) + time.Second}, nil
+}
+
+// latestDue is the latest scheduled time after last and not after now, or
+// zero. Missed slots (the operator was down) collapse into one backup.
+func latestDue(sched cron.Schedule, last, now time.Time) time.Time {
+	var due time.Time
+	for t := sched.Next(last); !t.After(now); t = sched.Next(t) {
+		due = t
+	}
+	return due
+}
+
+// createBackup creates the backup for the slot due, named after it so a
+// retry never makes two.
+func (r *EtcdBackupScheduleReconciler) createBackup(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule, due time.Time) error {
+	b := &etcdv1alpha1.EtcdBackup{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:       fmt.Sprintf("%s-%d", s.Name, due.Unix()),
+			Namespace:  s.Namespace,
+			Labels:     map[string]string{LabelSchedule: s.Name},
+			Finalizers: []string{SnapshotFinalizer},
+		},
+		Spec: s.Spec.BackupTemplate,
+	}
+	if err := controllerutil.SetControllerReference(s, b, r.Scheme); err != nil {
+		return err
+	}
+	if err := r.Create(ctx, b); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("create backup %s: %w", b.Name, err)
+	}
+	s.Status.LastScheduleTime = &metav1.Time{Time: due}
+	s.Status.Active = b.Name
+	r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, "BackupCreated", "BackupCreated", "Created %s", b.Name)
+	return nil
+}
+
+// ownBackups lists the schedule's backups, newest first.
+func (r *EtcdBackupScheduleReconciler) ownBackups(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule) ([]etcdv1alpha1.EtcdBackup, error) {
+	var list etcdv1alpha1.EtcdBackupList
+	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelSchedule: s.Name}); err != nil {
+		return nil, fmt.Errorf("list backups: %w", err)
+	}
+	items := list.Items
+	sort.Slice(items, func(i, j int) bool { return items[j].CreationTimestamp.Before(&items[i].CreationTimestamp) })
+	return items, nil
+}
+
+// summarize records the running backup and the newest succeeded one.
+func summarize(s *etcdv1alpha1.EtcdBackupSchedule, backups []etcdv1alpha1.EtcdBackup) {
+	s.Status.Active = ""
+	for _, b := range backups {
+		if !finished(&b) && b.DeletionTimestamp.IsZero() && s.Status.Active == "" {
+			s.Status.Active = b.Name
+		}
+	}
+	for _, b := range backups {
+		if b.Status.Phase == etcdv1alpha1.BackupSucceeded {
+			s.Status.LastSuccessfulBackup = b.Name
+			return
+		}
+	}
+}
+
+// prune deletes finished backups beyond maxCount or older than maxAge,
+// never the newest succeeded one.
+func (r *EtcdBackupScheduleReconciler) prune(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule, backups []etcdv1alpha1.EtcdBackup, now time.Time) error {
+	for _, b := range pruneList(s.Spec.Retention, backups, now) {
+		if err := r.Delete(ctx, &b); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("prune backup %s: %w", b.Name, err)
+		}
+		r.Recorder.Eventf(s, nil, corev1.EventTypeNormal, "BackupPruned", "BackupPruned", "Pruned %s and its snapshot", b.Name)
+	}
+	return nil
+}
+
+// pruneList picks the backups (newest first) retention lets go.
+func pruneList(ret etcdv1alpha1.BackupRetention, backups []etcdv1alpha1.EtcdBackup, now time.Time) []etcdv1alpha1.EtcdBackup {
+	var out []etcdv1alpha1.EtcdBackup
+	kept, newestGoodSeen := 0, false
+	for _, b := range backups {
+		if !finished(&b) || !b.DeletionTimestamp.IsZero() {
+			continue
+		}
+		newestGood := !newestGoodSeen && b.Status.Phase == etcdv1alpha1.BackupSucceeded
+		newestGoodSeen = newestGoodSeen || newestGood
+		tooMany := ret.MaxCount != nil && kept >= int(*ret.MaxCount)
+		tooOld := ret.MaxAge != nil && now.Sub(b.CreationTimestamp.Time) > ret.MaxAge.Duration
+		if (tooMany || tooOld) && !newestGood {
+			out = append(out, b)
+			continue
+		}
+		kept++
+	}
+	return out
+}
+
+func setReady(s *etcdv1alpha1.EtcdBackupSchedule, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: "Ready", Status: status, Reason: reason, Message: msg, ObservedGeneration: s.Generation})
+}
+
+// SetupWithManager registers the reconciler; its backups' changes wake it.
+func (r *EtcdBackupScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&etcdv1alpha1.EtcdBackupSchedule{}).
+		Owns(&etcdv1alpha1.EtcdBackup{}).
+		Named("etcdbackupschedule").
+		Complete(r)
+}
