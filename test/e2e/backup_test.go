@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -128,6 +130,44 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		}, 10*time.Second, time.Second).Should(Succeed())
 	})
 
+	It("takes backups on a schedule, prunes old ones with their objects, and stops when suspended", func() {
+		schedule := &etcdv1alpha1.EtcdBackupSchedule{
+			ObjectMeta: metav1.ObjectMeta{Name: "every-10s", Namespace: ns},
+			Spec: etcdv1alpha1.EtcdBackupScheduleSpec{
+				Schedule:       "@every 10s",
+				BackupTemplate: etcdv1alpha1.EtcdBackupSpec{ClusterName: cluster.Name, Destination: s3Destination(bucket, "s3-credentials")},
+				Retention:      etcdv1alpha1.BackupRetention{MaxCount: ptr.To[int32](2)},
+			},
+		}
+		Expect(k8sClient.Create(ctx, schedule)).To(Succeed())
+
+		By("waiting until two backups were pruned, and only the kept ones' objects remain")
+		Eventually(func(g Gomega) {
+			g.Expect(eventReasons(ns, "")).To(ContainElements("BackupPruned", "SnapshotDeleted"))
+			g.Expect(len(filterReasons(eventReasons(ns, ""), "BackupPruned"))).To(BeNumerically(">=", 2))
+			kept := scheduledBackups(ns, schedule.Name)
+			g.Expect(len(kept)).To(BeNumerically("<=", 3), "two kept and at most one running")
+			var keys []string
+			for _, b := range kept {
+				if b.Status.Phase == etcdv1alpha1.BackupSucceeded && b.DeletionTimestamp.IsZero() {
+					keys = append(keys, fmt.Sprintf("%s/source/%s.db", ns, b.Name))
+				}
+			}
+			g.Expect(objectKeys(s3, bucket)).To(ConsistOf(keys))
+		}, 3*time.Minute, 2*time.Second).Should(Succeed())
+
+		By("suspending it: no new backup is created")
+		editSchedule(schedule, func(s *etcdv1alpha1.EtcdBackupScheduleSpec) { s.Suspend = true })
+		Eventually(func() string {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(schedule), schedule)).To(Succeed())
+			return schedule.Status.Active
+		}, time.Minute, time.Second).Should(BeEmpty())
+		// Pruning goes on while suspended, so only new names count.
+		before := backupNames(scheduledBackups(ns, schedule.Name))
+		Consistently(func() []string { return backupNames(scheduledBackups(ns, schedule.Name)) }, 25*time.Second, time.Second).
+			Should(BeElementOf(subsetsOf(before)), "a suspended schedule created a backup")
+	})
+
 	It("fails with a clear message for a missing bucket, Secret or cluster, and uploads nothing", func() {
 		noBucket := createBackup(ns, "no-bucket", cluster.Name, s3Destination("no-such-bucket", "s3-credentials"))
 		noSecret := createBackup(ns, "no-secret", cluster.Name, s3Destination(bucket, "no-such-secret"))
@@ -150,12 +190,7 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		waitBackupPhase(noCluster, etcdv1alpha1.BackupFailed)
 		Expect(noCluster.Status.Message).To(ContainSubstring(`EtcdCluster "no-such-cluster" does not exist`))
 
-		var objects []string
-		for o := range s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
-			Expect(o.Err).NotTo(HaveOccurred())
-			objects = append(objects, o.Key)
-		}
-		Expect(objects).To(BeEmpty())
+		Expect(objectKeys(s3, bucket)).To(BeEmpty())
 	})
 })
 
@@ -186,6 +221,64 @@ func expectSameData(source, restored *etcdv1alpha1.EtcdCluster) {
 		Expect(h.Hash).To(Equal(wantHash.Hash), "the KV hash of %s differs from the source's", name)
 	}
 	GinkgoWriter.Printf("restored %d keys up to revision %d; KV hashes agree\n", len(want.Kvs), rev)
+}
+
+func objectKeys(s3 *minio.Client, bucket string) []string {
+	GinkgoHelper()
+	var keys []string
+	for o := range s3.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+		Expect(o.Err).NotTo(HaveOccurred())
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+func scheduledBackups(ns, schedule string) []etcdv1alpha1.EtcdBackup {
+	GinkgoHelper()
+	var list etcdv1alpha1.EtcdBackupList
+	Expect(k8sClient.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{"etcd.quorum.dev/schedule": schedule})).To(Succeed())
+	return list.Items
+}
+
+func backupNames(bs []etcdv1alpha1.EtcdBackup) []string {
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// subsetsOf lists every sorted subset of names, for "no name was added".
+func subsetsOf(names []string) [][]string {
+	out := [][]string{nil}
+	for _, n := range names {
+		for _, s := range out {
+			out = append(out, append(append([]string(nil), s...), n))
+		}
+	}
+	return out
+}
+
+func filterReasons(reasons []string, want string) []string {
+	var out []string
+	for _, r := range reasons {
+		if r == want {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func editSchedule(s *etcdv1alpha1.EtcdBackupSchedule, edit func(*etcdv1alpha1.EtcdBackupScheduleSpec)) {
+	GinkgoHelper()
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
+			return err
+		}
+		edit(&s.Spec)
+		return k8sClient.Update(ctx, s)
+	}, 30*time.Second, time.Second).Should(Succeed())
 }
 
 // localS3 is a client of the local cluster's S3 server, at the node's
