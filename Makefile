@@ -241,6 +241,10 @@ bench-upgrade: ## Print rolling-upgrade time for 3 members and the longest write
 	KUBECONFIG=$(KUBECONFIG_LOCAL) go run ./hack/bench/rollout -from $(ETCD_PREVIOUS_PATCH_VERSION:v%=%) -to $(ETCD_VERSION:v%=%)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) go run ./hack/bench/rollout -from $(ETCD_PREVIOUS_MINOR_VERSION:v%=%) -to $(ETCD_VERSION:v%=%)
 
+.PHONY: bench-backup
+bench-backup: $(ETCD_BIN)/etcdctl ## Print backup time against etcdctl snapshot save (ratio) and restore time, on a 100 MiB DB on the local cluster.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) $(LOCAL_S3) go run ./hack/bench/backup -etcdctl $(ETCD_BIN)/etcdctl -version $(ETCD_VERSION:v%=%)
+
 .PHONY: clean
 clean: ## Remove built binaries of this repo (cached tools under bin/ stay).
 	rm -f $(LOCALBIN)/manager cover.out
