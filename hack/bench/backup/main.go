@@ -231,7 +231,9 @@ func (b *bench) operatorBackup(ctx context.Context, c *etcdv1alpha1.EtcdCluster,
 	if err := b.kube.Create(ctx, bk); err != nil {
 		return 0, 0, "", err
 	}
-	if err := b.waitFor(ctx, bk, func() bool { return bk.Status.Phase == etcdv1alpha1.BackupSucceeded || bk.Status.Phase == etcdv1alpha1.BackupFailed }); err != nil {
+	if err := b.waitFor(ctx, bk, func() bool {
+		return bk.Status.Phase == etcdv1alpha1.BackupSucceeded || bk.Status.Phase == etcdv1alpha1.BackupFailed
+	}); err != nil {
 		return 0, 0, "", err
 	}
 	total = time.Since(start)
