@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -59,15 +60,25 @@ func waitAvailable(c *etcdv1alpha1.EtcdCluster, ready int) {
 // by pod IP.
 func memberEndpoints(c *etcdv1alpha1.EtcdCluster) map[string]string {
 	GinkgoHelper()
+	out, err := listMemberEndpoints(ctx, c)
+	Expect(err).NotTo(HaveOccurred())
+	return out
+}
+
+// listMemberEndpoints is memberEndpoints for goroutines, where a failed
+// assertion cannot be reported.
+func listMemberEndpoints(ctx context.Context, c *etcdv1alpha1.EtcdCluster) (map[string]string, error) {
 	var pods corev1.PodList
-	Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
+	if err := k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c))); err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
 	for _, p := range pods.Items {
 		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
 			out[p.Name] = fmt.Sprintf("http://%s:%d", p.Status.PodIP, resources.ClientPort)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // etcdClient is a client to the given members, closed after the spec.

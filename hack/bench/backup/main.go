@@ -31,12 +31,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/hack/bench/benchkube"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
@@ -114,14 +112,7 @@ func run(etcdctl, version string, dbMiB, runs int) error {
 }
 
 func newBench(ctx context.Context, etcdctl, version string) (*bench, error) {
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return nil, err
-	}
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = etcdv1alpha1.AddToScheme(scheme)
-	kube, err := client.New(cfg, client.Options{Scheme: scheme})
+	kube, err := benchkube.Client()
 	if err != nil {
 		return nil, err
 	}

@@ -21,13 +21,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/hack/bench/benchkube"
 	"github.com/quorum-operator/quorum/internal/resources"
+	"github.com/quorum-operator/quorum/test/writer"
 )
 
 func main() {
@@ -49,7 +48,7 @@ type result struct {
 
 func run(from, to string, runs int) error {
 	ctx := context.Background()
-	kube, err := newKubeClient()
+	kube, err := benchkube.Client()
 	if err != nil {
 		return err
 	}
@@ -75,21 +74,6 @@ func run(from, to string, runs int) error {
 	return nil
 }
 
-func newKubeClient() (client.Client, error) {
-	cfg, err := ctrl.GetConfig()
-	if err != nil {
-		return nil, err
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := etcdv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: scheme})
-}
-
 // measure runs one upgrade under a writer and removes the cluster after.
 func measure(ctx context.Context, kube client.Client, namespace, name, from, to string) (result, error) {
 	c := &etcdv1alpha1.EtcdCluster{
@@ -104,7 +88,8 @@ func measure(ctx context.Context, kube client.Client, namespace, name, from, to 
 		return result{}, fmt.Errorf("waiting for the cluster at %s: %w", from, err)
 	}
 
-	w, err := startWriter(ctx, kube, c)
+	endpoints := func(ctx context.Context) ([]string, error) { return benchkube.MemberEndpoints(ctx, kube, c.DeepCopy()) }
+	w, err := writer.Start(ctx, endpoints, "/bench", 50*time.Millisecond)
 	if err != nil {
 		return result{}, err
 	}
@@ -118,12 +103,14 @@ func measure(ctx context.Context, kube client.Client, namespace, name, from, to 
 		return result{}, fmt.Errorf("waiting for the rollout to %s: %w", to, err)
 	}
 	took := time.Since(start)
-	stats, err := w.stopAndVerify(ctx)
+	stats, missing, err := w.StopAndVerify(ctx)
 	if err != nil {
 		return result{}, err
 	}
-	stats.rollout = took
-	return stats, nil
+	if len(missing) > 0 {
+		return result{}, fmt.Errorf("%d acknowledged writes are lost, the first %s", len(missing), missing[0])
+	}
+	return result{rollout: took, longestGap: stats.LongestGap, acked: stats.Acked, failed: stats.Failed}, nil
 }
 
 // upgraded says whether every member runs version, healthy, on the
