@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -241,11 +242,7 @@ func (r *EtcdBackupReconciler) backupPods(ctx context.Context, job *batchv1.Job)
 		return nil
 	}
 	items := pods.Items
-	for i := 1; i < len(items); i++ {
-		for j := i; j > 0 && items[j].CreationTimestamp.After(items[j-1].CreationTimestamp.Time); j-- {
-			items[j], items[j-1] = items[j-1], items[j]
-		}
-	}
+	sort.Slice(items, func(i, j int) bool { return items[j].CreationTimestamp.Before(&items[i].CreationTimestamp) })
 	return items
 }
 

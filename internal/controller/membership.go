@@ -61,7 +61,7 @@ func newMembership(obs *observedCluster) membership {
 		name := memberName(mem)
 		m.byName[name] = mem
 		s, ok := obs.statuses[name]
-		m.healthy[name] = ok && s.MemberID == mem.ID && len(s.Errors) == 0
+		m.healthy[name] = answersAs(s, mem.ID)
 		if ok && s.Leader != 0 {
 			m.leader = s.Leader
 		}

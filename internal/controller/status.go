@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
@@ -40,12 +41,7 @@ func memberStatuses(obs *observedCluster) []etcdv1alpha1.MemberStatus {
 		if len(m.PeerURLs) > 0 {
 			ms.PeerURL = m.PeerURLs[0]
 		}
-		if s, ok := obs.statuses[name]; ok && s.MemberID == m.ID && len(s.Errors) == 0 {
-			ms.Healthy = true
-			ms.Version = s.Version
-			ms.DBSizeBytes = s.DBSize
-			ms.Revision = s.Revision
-		}
+		fillHealth(&ms, obs.statuses[name], m.ID)
 		out = append(out, ms)
 	}
 	return out
@@ -59,12 +55,27 @@ func lastKnownMembers(obs *observedCluster) []etcdv1alpha1.MemberStatus {
 	out := make([]etcdv1alpha1.MemberStatus, 0, len(obs.cluster.Status.Members))
 	for _, known := range obs.cluster.Status.Members {
 		ms := etcdv1alpha1.MemberStatus{Name: known.Name, ID: known.ID, PeerURL: known.PeerURL, Learner: known.Learner}
-		if s, ok := obs.statuses[known.Name]; ok && fmt.Sprintf("%x", s.MemberID) == known.ID && len(s.Errors) == 0 {
-			ms.Healthy, ms.Version, ms.DBSizeBytes, ms.Revision = true, s.Version, s.DBSize, s.Revision
+		if id, err := strconv.ParseUint(known.ID, 16, 64); err == nil {
+			fillHealth(&ms, obs.statuses[known.Name], id)
 		}
 		out = append(out, ms)
 	}
 	return out
+}
+
+// answersAs says whether a status answer is healthy and comes from the
+// member with that ID (not from another member on the same pod IP).
+func answersAs(s *etcd.MemberStatus, id uint64) bool {
+	return s != nil && s.MemberID == id && len(s.Errors) == 0
+}
+
+// fillHealth marks a member healthy, with what it said of itself, when it
+// answered its status call as the member with that ID, without errors.
+func fillHealth(ms *etcdv1alpha1.MemberStatus, s *etcd.MemberStatus, id uint64) {
+	if !answersAs(s, id) {
+		return
+	}
+	ms.Healthy, ms.Version, ms.DBSizeBytes, ms.Revision = true, s.Version, s.DBSize, s.Revision
 }
 
 // computeStatus derives the whole status from what was observed now. It
