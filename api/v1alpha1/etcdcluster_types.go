@@ -373,8 +373,16 @@ type MemberStatus struct {
 	// +optional
 	Learner bool `json:"learner,omitempty"`
 
-	// Healthy is true when the member answered its status call.
+	// Healthy is true when the member answered its status call as itself
+	// and reported no error: it has a leader and no alarm is raised.
 	Healthy bool `json:"healthy"`
+
+	// Errors is what the member reported wrong with itself when it
+	// answered, for example "etcdserver: no leader" or an alarm.
+	//
+	// +optional
+	// +listType=atomic
+	Errors []string `json:"errors,omitempty"`
 
 	// DBSizeBytes is the size of the member's backend database.
 	//

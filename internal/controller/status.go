@@ -69,13 +69,17 @@ func answersAs(s *etcd.MemberStatus, id uint64) bool {
 	return s != nil && s.MemberID == id && len(s.Errors) == 0
 }
 
-// fillHealth marks a member healthy, with what it said of itself, when it
-// answered its status call as the member with that ID, without errors.
+// fillHealth records what a member said of itself when it answered its
+// status call as the member with that ID; it is healthy only without
+// errors. A member that answers with errors (no leader, an alarm) is
+// running but not serving, and status says why.
 func fillHealth(ms *etcdv1alpha1.MemberStatus, s *etcd.MemberStatus, id uint64) {
-	if !answersAs(s, id) {
+	if s == nil || s.MemberID != id {
 		return
 	}
-	ms.Healthy, ms.Version, ms.DBSizeBytes, ms.Revision = true, s.Version, s.DBSize, s.Revision
+	ms.Version, ms.DBSizeBytes, ms.Revision = s.Version, s.DBSize, s.Revision
+	ms.Healthy = len(s.Errors) == 0
+	ms.Errors = append([]string(nil), s.Errors...)
 }
 
 // computeStatus derives the whole status from what was observed now. It
@@ -151,6 +155,7 @@ func upgrading(c *etcdv1alpha1.EtcdCluster, rs rolloutState, plan step, pods int
 // health is what the conditions and the phase are derived from.
 type health struct {
 	size, members, voters, ready int // ready: healthy voters
+	answering                    int // voters that answered, healthy or not
 	quorate, allHealthy          bool
 	// A cluster etcd never answered for is still being created; one whose
 	// ID was seen before has lost quorum.
@@ -164,6 +169,9 @@ func newHealth(st etcdv1alpha1.EtcdClusterStatus, size int) health {
 			h.voters++
 			if m.Healthy {
 				h.ready++
+			}
+			if m.Healthy || len(m.Errors) > 0 {
+				h.answering++
 			}
 		}
 	}
@@ -189,7 +197,7 @@ func (h health) available(etcdErr error) metav1.Condition {
 		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, reasonCreating, "Waiting for the initial members to form the cluster")
 	default:
 		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonQuorumLost,
-			quorumLostMessage(int32(h.ready), h.voters, etcdErr))
+			quorumLostMessage(h, etcdErr))
 	}
 }
 
@@ -229,9 +237,12 @@ func (h health) progressing(paused bool, plan step) metav1.Condition {
 	}
 }
 
-func quorumLostMessage(ready int32, voters int, etcdErr error) string {
-	msg := fmt.Sprintf("%d of %d voting members healthy, quorum needs %d; the operator takes no destructive action, a person must decide",
-		ready, voters, resources.Quorum(max(voters, 1)))
+// quorumLostMessage counts the members that still answer beside the
+// healthy ones: a survivor without a leader answers but is not healthy,
+// and a person deciding what to do needs to know it is there.
+func quorumLostMessage(h health, etcdErr error) string {
+	msg := fmt.Sprintf("%d of %d voting members healthy (%d answering), quorum needs %d; the operator takes no destructive action, a person must decide",
+		h.ready, h.voters, h.answering, resources.Quorum(max(h.voters, 1)))
 	if etcdErr != nil {
 		msg += ": " + etcdErr.Error()
 	}

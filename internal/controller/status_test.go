@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -146,6 +147,28 @@ func TestComputeStatus(t *testing.T) {
 				t.Errorf("observedGeneration %d", st.ObservedGeneration)
 			}
 		})
+	}
+}
+
+// A survivor that lost its leader still answers, with an error: status
+// shows it as running but unhealthy, and counts it in the message.
+func TestQuorumLostCountsASurvivorWithoutALeaderAsAnswering(t *testing.T) {
+	o := threeMembers("main-0")
+	o.cluster.Status = computeStatus(threeMembers("main-0", "main-1", "main-2"), step{})
+	o.members, o.etcdErr = nil, errors.New("context deadline exceeded")
+	o.statuses["main-0"].Leader, o.statuses["main-0"].Errors = 0, []string{"etcdserver: no leader"}
+
+	st := computeStatus(o, step{})
+	if st.Phase != etcdv1alpha1.PhaseQuorumLost || st.ReadyMembers != 0 {
+		t.Fatalf("phase %s ready %d, want QuorumLost 0", st.Phase, st.ReadyMembers)
+	}
+	survivor := st.Members[0]
+	if survivor.Name != "main-0" || survivor.Healthy || len(survivor.Errors) != 1 || survivor.Version != "3.6.16" {
+		t.Errorf("survivor %+v, want unhealthy with its error and version", survivor)
+	}
+	want := "0 of 3 voting members healthy (1 answering), quorum needs 2"
+	if c := condition(st, etcdv1alpha1.ConditionAvailable); !strings.Contains(c.Message, want) {
+		t.Errorf("Available message %q, want it to contain %q", c.Message, want)
 	}
 }
 

@@ -39,8 +39,12 @@ var _ = Describe("A cluster that loses quorum", Label("quorum"), func() {
 			g.Expect(available).NotTo(BeNil())
 			g.Expect(available.Status).To(BeEquivalentTo("False"))
 			g.Expect(available.Reason).To(Equal(etcdv1alpha1.ReasonQuorumLost))
-			g.Expect(available.Message).To(ContainSubstring("1 of 3 voting members healthy"))
+			// The survivor answers, and once it has no leader it says so.
+			g.Expect(available.Message).To(MatchRegexp(`[01] of 3 voting members healthy \(1 answering\)`))
 			g.Expect(cluster.Status.Members).To(HaveLen(3))
+			g.Expect(cluster.Status.Members).To(ContainElement(And(
+				HaveField("Name", "quorum-0"), HaveField("Healthy", false),
+				HaveField("Errors", ContainElement(ContainSubstring("no leader"))))))
 		}, 2*time.Minute, time.Second).Should(Succeed())
 		Eventually(func(g Gomega) {
 			var events eventsv1.EventList
