@@ -111,6 +111,7 @@ func run(opts options) error {
 		Scheme:      mgr.GetScheme(),
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: etcd.NewClient,
+		Secrets:     mgr.GetAPIReader(),
 		ToolImage:   jobImage,
 		Failpoints:  failpoints,
 	}).SetupWithManager(mgr); err != nil {

@@ -14,6 +14,7 @@ const DefaultImageRepository = "gcr.io/etcd-development/etcd"
 //
 // +kubebuilder:validation:XValidation:rule="has(self.storage) == has(oldSelf.storage)",message="storage cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap)",message="bootstrap cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.tls) == has(oldSelf.tls)",message="TLS cannot be turned on or off for an existing cluster: every member's URLs would change at once; back it up and restore into a new cluster with the TLS setting you want"
 type EtcdClusterSpec struct {
 	// Size is the number of voting members. An odd number (1, 3, 5) gives
 	// the best fault tolerance for its cost; an even one tolerates no more
@@ -76,6 +77,14 @@ type EtcdClusterSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="bootstrap cannot be changed after creation"
 	Bootstrap *BootstrapSpec `json:"bootstrap,omitempty"`
 
+	// TLS turns on mutual TLS for peer and client traffic. It is set when
+	// the cluster is created and cannot be added, removed or switched
+	// between operator-issued and user-provided certificates afterwards.
+	//
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="has(self.secrets) == has(oldSelf.secrets)",message="cannot switch between operator-issued and user-provided certificates: the trusted CA would change at once"
+	TLS *TLSSpec `json:"tls,omitempty"`
+
 	// DeletionPolicy says what happens to the members' data claims when the
 	// EtcdCluster is deleted: Retain (the default) keeps them, so the data
 	// survives a mistaken delete and an EtcdCluster of the same name and
@@ -93,6 +102,36 @@ type EtcdClusterSpec struct {
 	//
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+}
+
+// TLSSpec configures mutual TLS. Without secrets the operator creates a
+// CA for the cluster and issues and renews every certificate itself.
+type TLSSpec struct {
+	// Secrets names Secrets the user provides (for example made by
+	// cert-manager) instead of operator-issued certificates.
+	//
+	// +optional
+	Secrets *TLSSecrets `json:"secrets,omitempty"`
+}
+
+// TLSSecrets are Secrets of type kubernetes.io/tls in the cluster's
+// namespace, each with tls.crt, tls.key and ca.crt (the CAs to trust).
+type TLSSecrets struct {
+	// Member is the certificate every member serves clients and peers with
+	// and presents to its peers. It must be valid for server and client
+	// authentication and name each member's DNS name
+	// (<cluster>-<n>.<cluster>-peer.<namespace>.svc) and the client Service
+	// (<cluster>.<namespace>.svc); the operator dials members by IP with
+	// that Service's name as the TLS server name.
+	//
+	// +kubebuilder:validation:MinLength=1
+	Member string `json:"member"`
+
+	// OperatorClient is the client certificate the operator and its backup
+	// Jobs present to the members.
+	//
+	// +kubebuilder:validation:MinLength=1
+	OperatorClient string `json:"operatorClient"`
 }
 
 // BootstrapSpec is how a new cluster starts.
@@ -337,10 +376,36 @@ type EtcdClusterStatus struct {
 	// +listMapKey=name
 	Members []MemberStatus `json:"members,omitempty"`
 
+	// Certificates are the TLS certificates the cluster uses and when each
+	// expires.
+	//
+	// +optional
+	// +listType=map
+	// +listMapKey=secret
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
+
 	// ClientEndpoint is the URL clients use, through the client Service.
 	//
 	// +optional
 	ClientEndpoint string `json:"clientEndpoint,omitempty"`
+}
+
+// CertificateStatus is one certificate of the cluster's TLS.
+type CertificateStatus struct {
+	// Secret holds the certificate.
+	Secret string `json:"secret"`
+
+	// Purpose is ca, member, operator-client or client.
+	Purpose string `json:"purpose"`
+
+	// NotAfter is when the certificate expires.
+	NotAfter metav1.Time `json:"notAfter"`
+
+	// RenewAt is when the operator renews it; empty for certificates the
+	// user provides.
+	//
+	// +optional
+	RenewAt *metav1.Time `json:"renewAt,omitempty"`
 }
 
 // MemberStatus is one etcd member.

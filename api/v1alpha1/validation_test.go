@@ -94,6 +94,9 @@ var _ = Describe("EtcdCluster CRD", func() {
 				ElectionTimeoutMillis:   ptr.To[int32](400),
 			}
 		}, "electionTimeoutMillis must be at least 5 times heartbeatIntervalMillis"),
+		Entry("user TLS Secrets without the operator's client certificate", func(c *etcdv1alpha1.EtcdCluster) {
+			c.Spec.TLS = &etcdv1alpha1.TLSSpec{Secrets: &etcdv1alpha1.TLSSecrets{Member: "m"}}
+		}, "spec.tls.secrets.operatorClient"),
 		Entry("an unknown auto-compaction mode", func(c *etcdv1alpha1.EtcdCluster) {
 			c.Spec.Options = &etcdv1alpha1.EtcdOptions{AutoCompactionMode: "hourly"}
 		}, `spec.options.autoCompactionMode: Unsupported value: "hourly"`),
@@ -131,6 +134,23 @@ var _ = Describe("EtcdCluster CRD", func() {
 		It("refuses removing the storage", func() {
 			cluster.Spec.Storage = nil
 			expectInvalid(k8sClient.Update(ctx, cluster), "storage cannot be added or removed after creation")
+		})
+
+		It("refuses turning TLS on for a running cluster", func() {
+			cluster.Spec.TLS = &etcdv1alpha1.TLSSpec{}
+			expectInvalid(k8sClient.Update(ctx, cluster), "TLS cannot be turned on or off for an existing cluster")
+		})
+
+		It("refuses turning TLS off, and switching who issues the certificates", func() {
+			tls := validCluster(cluster.Namespace)
+			tls.Name = "tls"
+			tls.Spec.TLS = &etcdv1alpha1.TLSSpec{}
+			Expect(k8sClient.Create(ctx, tls)).To(Succeed())
+
+			tls.Spec.TLS.Secrets = &etcdv1alpha1.TLSSecrets{Member: "m", OperatorClient: "o"}
+			expectInvalid(k8sClient.Update(ctx, tls), "cannot switch between operator-issued and user-provided certificates")
+			tls.Spec.TLS = nil
+			expectInvalid(k8sClient.Update(ctx, tls), "TLS cannot be turned on or off for an existing cluster")
 		})
 
 		It("refuses a size of 10 through the scale subresource", func() {

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,9 +47,10 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// Take streams a snapshot of the member at endpoint into sink.
-func Take(ctx context.Context, endpoint string, sink Sink) (Result, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+// Take streams a snapshot of the member at endpoint into sink, over TLS
+// when tlsConfig is not nil.
+func Take(ctx context.Context, endpoint string, tlsConfig *tls.Config, sink Sink) (Result, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 10 * time.Second, TLS: tlsConfig, Logger: zap.NewNop()})
 	if err != nil {
 		return Result{}, fmt.Errorf("connect to %s: %w", endpoint, err)
 	}

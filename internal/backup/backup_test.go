@@ -50,7 +50,7 @@ func TestSnapshotToS3IsStoredWhole(t *testing.T) {
 	member := startEtcd(t)
 	endpoint, cli := startS3(t)
 
-	res, err := Take(context.Background(), member, s3Sink(endpoint, "backups", "ns/main/b1.db"))
+	res, err := Take(context.Background(), member, nil, s3Sink(endpoint, "backups", "ns/main/b1.db"))
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}
@@ -74,7 +74,7 @@ func TestSnapshotToS3IsStoredWhole(t *testing.T) {
 func TestSnapshotToFileAppearsOnlyWhenComplete(t *testing.T) {
 	member := startEtcd(t)
 	path := filepath.Join(t.TempDir(), "ns", "main", "b1.db")
-	res, err := Take(context.Background(), member, FileSink{Path: path, Location: "pvc://claim/ns/main/b1.db"})
+	res, err := Take(context.Background(), member, nil, FileSink{Path: path, Location: "pvc://claim/ns/main/b1.db"})
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}

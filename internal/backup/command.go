@@ -2,11 +2,14 @@ package backup
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/quorum-operator/quorum/internal/pki"
 )
 
 // Exit codes of the backup command. The Job's pod failure policy fails the
@@ -27,6 +30,9 @@ func Command(args []string) int {
 	file := fs.String("file", "", "write the snapshot to this file (a claim's mount)")
 	location := fs.String("location", "", "the location to report for -file, e.g. pvc://claim/path")
 	s3 := S3Flags(fs)
+	certFile := fs.String("cert", "", "client certificate to present to a TLS member")
+	keyFile := fs.String("key", "", "key of -cert")
+	caFile := fs.String("cacert", "", "CAs to trust for a TLS member")
 	terminationLog := fs.String("termination-log", "/dev/termination-log", "where the result or the error is written")
 	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
@@ -52,8 +58,30 @@ func Command(args []string) int {
 	if *endpoint == "" {
 		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("-endpoint is required")})
 	}
-	res, err := Take(ctx, *endpoint, sink)
+	tlsConfig, err := clientTLS(*certFile, *keyFile, *caFile)
+	if err != nil {
+		return report(*terminationLog, Result{}, &PermanentError{err})
+	}
+	res, err := Take(ctx, *endpoint, tlsConfig, sink)
 	return report(*terminationLog, res, err)
+}
+
+// clientTLS reads the client certificate files, or returns nil when none
+// are given (a cluster without TLS). The member is dialled by its DNS
+// name, which its certificate holds, so no server name is set.
+func clientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" && caFile == "" {
+		return nil, nil
+	}
+	var pems [3][]byte
+	for i, f := range []string{certFile, keyFile, caFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read TLS file: %w", err)
+		}
+		pems[i] = b
+	}
+	return pki.ClientConfig(pems[0], pems[1], pems[2], "")
 }
 
 // report writes the outcome where the operator reads it and picks the exit

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -42,6 +43,10 @@ type EtcdClusterReconciler struct {
 	Recorder events.EventRecorder
 	// EtcdClients opens clients to etcd members; a fake in unit tests.
 	EtcdClients etcd.ClientFactory
+	// Secrets reads certificate Secrets without a cache (the manager's
+	// API reader): a cache would list and watch every Secret of the
+	// cluster, and the role grants only get.
+	Secrets client.Reader
 	// ToolImage is the operator's own image, which restores snapshots in
 	// the init container of clusters bootstrapped from a backup.
 	ToolImage string
@@ -57,6 +62,7 @@ type EtcdClusterReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=core,resources=secrets,verbs=get;create;update
 // +kubebuilder:rbac:groups=core,resources=persistentvolumeclaims,verbs=get;list;watch;delete;deletecollection
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -112,6 +118,15 @@ func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (
 	// Services first: members find each other through the peer Service.
 	if err := r.ensureServices(ctx, c); err != nil {
 		return step{}, err
+	}
+	if err := r.ensureCertificates(ctx, c, time.Now()); err != nil {
+		return step{}, err
+	}
+	// Without its certificates no member can start or be dialled, and the
+	// pod template depends on the CAs they trust: nothing else is done
+	// until they are there (operator-issued ones appear on the next pass).
+	if len(obs.tlsMissing) > 0 {
+		return step{kind: stepWait, reason: fmt.Sprintf("waiting for the TLS Secrets %s", strings.Join(obs.tlsMissing, ", "))}, nil
 	}
 	created, wait, err := r.ensureCreated(ctx, obs)
 	switch {
@@ -171,7 +186,8 @@ func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1
 // next pass at once, a hot loop; etcd is polled through RequeueAfter.
 func (r *EtcdClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&etcdv1alpha1.EtcdCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&etcdv1alpha1.EtcdCluster{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).

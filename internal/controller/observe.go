@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sort"
 	"strconv"
@@ -38,6 +39,19 @@ type observedCluster struct {
 	statuses map[string]*etcd.MemberStatus
 	// etcdErr says why the member list could not be read, for status.
 	etcdErr error
+
+	// clientTLS is how the operator dials a TLS cluster's members; nil
+	// without TLS, or while its client certificate is missing or broken.
+	clientTLS *tls.Config
+	// certificates are the cluster's certificates, for status.
+	certificates []etcdv1alpha1.CertificateStatus
+	// tlsMissing names the certificate Secrets that do not exist yet.
+	tlsMissing []string
+	// tlsErr says why the operator's client certificate cannot be used.
+	tlsErr error
+	// trustedCA is the CA bundle members trust (the member Secret's
+	// ca.crt); its hash is part of the pod template.
+	trustedCA []byte
 }
 
 // observe reads the StatefulSet, the member pods and, through the etcd
@@ -78,6 +92,9 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 	}
 	obs.claims = claims.Items
 
+	if err := r.observeTLS(ctx, obs); err != nil {
+		return nil, err
+	}
 	r.observeEtcd(ctx, obs)
 	return obs, nil
 }

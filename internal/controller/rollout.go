@@ -37,7 +37,7 @@ var failedWaitingReasons = map[string]bool{
 // restarts the members one at a time.
 func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observedCluster) error {
 	c, sts := obs.cluster, obs.statefulSet
-	template := resources.PodTemplate(c)
+	template := resources.PodTemplate(c, obs.trustedCA)
 	hash := resources.TemplateHash(template)
 	resources.KeepRestore(&sts.Spec.Template, &template)
 	retention := resources.ClaimRetentionPolicy()

@@ -171,14 +171,20 @@ func (r *EtcdClusterReconciler) openEtcd(ctx context.Context, obs *observedClust
 	if len(urls) == 0 {
 		return nil, fmt.Errorf("no member pod has an IP yet")
 	}
-	return r.EtcdClients(ctx, urls)
+	if c := obs.cluster; c.Spec.TLS != nil && obs.clientTLS == nil {
+		if obs.tlsErr != nil {
+			return nil, obs.tlsErr
+		}
+		return nil, fmt.Errorf("the operator's client certificate (Secret %s) is not there yet", resources.OperatorClientSecretName(c))
+	}
+	return r.EtcdClients(ctx, urls, obs.clientTLS)
 }
 
 // podEndpoint is the client URL of a member's pod, by pod IP.
 func podEndpoint(obs *observedCluster, name string) (string, bool) {
 	for _, pod := range obs.pods {
 		if pod.Name == name && pod.Status.PodIP != "" && pod.DeletionTimestamp == nil {
-			return fmt.Sprintf("http://%s:%d", pod.Status.PodIP, resources.ClientPort), true
+			return fmt.Sprintf("%s://%s:%d", resources.Scheme(obs.cluster), pod.Status.PodIP, resources.ClientPort), true
 		}
 	}
 	return "", false

@@ -92,6 +92,7 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 		ClusterID:          c.Status.ClusterID,
 		ClientEndpoint:     resources.ClientEndpoint(c),
 		Members:            memberStatuses(obs),
+		Certificates:       obs.certificates,
 	}
 	for _, m := range st.Members {
 		if m.Healthy && (st.CurrentVersion == "" || versionLess(m.Version, st.CurrentVersion)) {
@@ -223,13 +224,15 @@ func (h health) progressing(paused bool, plan step) metav1.Condition {
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonPaused, "spec.paused is set: the operator changes nothing")
 	case settled:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonReconciled, "The cluster matches its spec")
+	case plan.kind == stepWait:
+		// Before the members' first step too: why creation waits (a
+		// backup to restore, certificates) matters more than that it does.
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
 	case h.neverFormed:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
 	case plan.kind == stepHalted:
 		// As a Deployment past its progress deadline: not progressing.
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonRolloutHalted, plan.reason)
-	case plan.kind == stepWait:
-		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
 	case plan.kind != stepNone:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, string(plan.kind), plan.reason)
 	default:

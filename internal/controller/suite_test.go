@@ -56,6 +56,7 @@ var _ = BeforeSuite(func() {
 		Scheme:      scheme,
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: fakeEtcd.Factory(),
+		Secrets:     k8sClient,
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 )
 
@@ -63,5 +64,5 @@ type Client interface {
 }
 
 // ClientFactory opens a Client to a cluster through the given endpoints
-// (client URLs of its members).
-type ClientFactory func(ctx context.Context, endpoints []string) (Client, error)
+// (client URLs of its members), with TLS when tlsConfig is not nil.
+type ClientFactory func(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (Client, error)

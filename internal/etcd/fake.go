@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"slices"
 	"sync"
@@ -34,7 +35,7 @@ var _ Client = (*Fake)(nil)
 
 // Factory returns a ClientFactory that always hands out f.
 func (f *Fake) Factory() ClientFactory {
-	return func(context.Context, []string) (Client, error) { return f, nil }
+	return func(context.Context, []string, *tls.Config) (Client, error) { return f, nil }
 }
 
 func (f *Fake) MemberList(context.Context) ([]Member, error) {

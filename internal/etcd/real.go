@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,14 +19,24 @@ import (
 const dialTimeout = 5 * time.Second
 
 type realClient struct {
-	c *clientv3.Client
+	c   *clientv3.Client
+	tls *tls.Config
 }
 
 // NewClient is the ClientFactory over go.etcd.io/etcd/client/v3.
-func NewClient(_ context.Context, endpoints []string) (Client, error) {
+func NewClient(_ context.Context, endpoints []string, tlsConfig *tls.Config) (Client, error) {
+	c, err := dial(endpoints, tlsConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &realClient{c: c, tls: tlsConfig}, nil
+}
+
+func dial(endpoints []string, tlsConfig *tls.Config) (*clientv3.Client, error) {
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: dialTimeout,
+		TLS:         tlsConfig,
 		// The client's own logger is noisy at info level; errors reach the
 		// controller as returned values.
 		Logger: zap.NewNop(),
@@ -33,7 +44,7 @@ func NewClient(_ context.Context, endpoints []string) (Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
-	return &realClient{c: c}, nil
+	return c, nil
 }
 
 func (r *realClient) MemberList(ctx context.Context) ([]Member, error) {
@@ -130,9 +141,9 @@ func (r *realClient) Remove(ctx context.Context, id uint64) error {
 
 func (r *realClient) MoveLeader(ctx context.Context, leaderEndpoint string, transferee uint64) error {
 	// MoveLeader must reach the leader itself, so it gets a client of its own.
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{leaderEndpoint}, DialTimeout: dialTimeout, Logger: zap.NewNop()})
+	c, err := dial([]string{leaderEndpoint}, r.tls)
 	if err != nil {
-		return fmt.Errorf("connect to etcd leader %s: %w", leaderEndpoint, err)
+		return err
 	}
 	defer c.Close()
 	if _, err := c.MoveLeader(ctx, transferee); err != nil {

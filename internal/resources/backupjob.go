@@ -36,14 +36,17 @@ func BackupObjectPath(b *etcdv1alpha1.EtcdBackup) string {
 
 // MemberClientURL is a member's client URL by its stable DNS name.
 func MemberClientURL(c *etcdv1alpha1.EtcdCluster, member string) string {
-	return fmt.Sprintf("http://%s:%d", MemberHost(c, member), ClientPort)
+	return fmt.Sprintf("%s://%s:%d", Scheme(c), MemberHost(c, member), ClientPort)
 }
 
 // BackupJob runs `manager backup` once against member, writing to the
 // backup's destination. Credentials reach only this pod, through a
 // secretKeyRef; the operator never reads them.
 func BackupJob(b *etcdv1alpha1.EtcdBackup, c *etcdv1alpha1.EtcdCluster, member, image string) *batchv1.Job {
-	return destinationJob(b, BackupJobName(b), image, "--endpoint="+MemberClientURL(c, member))
+	job := destinationJob(b, BackupJobName(b), image, "--endpoint="+MemberClientURL(c, member))
+	pod := &job.Spec.Template.Spec
+	addClientTLS(c, pod, &pod.Containers[0])
+	return job
 }
 
 // SnapshotDeleteJobName is the Job that deletes a pruned backup's snapshot.
@@ -64,23 +67,13 @@ func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image, mode string) *batch
 		Image:                    image,
 		Command:                  []string{"/manager"},
 		TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-		SecurityContext: &corev1.SecurityContext{
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		},
+		SecurityContext:          restrictedContainer(),
 	}
 	pod := corev1.PodSpec{
 		RestartPolicy:                corev1.RestartPolicyNever,
 		AutomountServiceAccountToken: ptr.To(false),
 		EnableServiceLinks:           ptr.To(false),
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot:   ptr.To(true),
-			RunAsUser:      ptr.To[int64](65532),
-			RunAsGroup:     ptr.To[int64](65532),
-			FSGroup:        ptr.To[int64](65532),
-			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
+		SecurityContext:              restrictedPod(),
 	}
 	switch d := b.Spec.Destination; {
 	case d.S3 != nil:

@@ -56,12 +56,29 @@ func MemberHost(c *etcdv1alpha1.EtcdCluster, member string) string {
 
 // PeerURL is the URL other members reach a member at.
 func PeerURL(c *etcdv1alpha1.EtcdCluster, member string) string {
-	return fmt.Sprintf("http://%s:%d", MemberHost(c, member), PeerPort)
+	return fmt.Sprintf("%s://%s:%d", Scheme(c), MemberHost(c, member), PeerPort)
+}
+
+// Scheme is the URL scheme of the cluster's peer and client traffic. TLS
+// is fixed at creation (the API refuses a change), so every URL a member
+// ever advertised has the same scheme.
+func Scheme(c *etcdv1alpha1.EtcdCluster) string {
+	if c.Spec.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// ClientServiceHost is the client Service's DNS name. It is the TLS server
+// name the operator sets when it dials a member by IP: every member's
+// certificate names it.
+func ClientServiceHost(c *etcdv1alpha1.EtcdCluster) string {
+	return fmt.Sprintf("%s.%s.svc", ClientServiceName(c), c.Namespace)
 }
 
 // ClientEndpoint is the URL of the client Service.
 func ClientEndpoint(c *etcdv1alpha1.EtcdCluster) string {
-	return fmt.Sprintf("http://%s.%s.svc:%d", ClientServiceName(c), c.Namespace, ClientPort)
+	return fmt.Sprintf("%s://%s:%d", Scheme(c), ClientServiceHost(c), ClientPort)
 }
 
 // Image is the container image of the cluster's members.

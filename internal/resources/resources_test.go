@@ -139,8 +139,71 @@ func TestStatefulSet(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(c)
 			}
-			tt.check(t, StatefulSet(c, 3))
+			tt.check(t, StatefulSet(c, 3, nil))
 		})
+	}
+}
+
+func envOf(ctr corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, e := range ctr.Env {
+		env[e.Name] = e.Value
+	}
+	return env
+}
+
+func TestTLSMembersUseHTTPSAndRequireClientCertificates(t *testing.T) {
+	c := testCluster()
+	c.Spec.TLS = &etcdv1alpha1.TLSSpec{}
+	tmpl := StatefulSet(c, 3, []byte("ca one")).Spec.Template
+	env := envOf(tmpl.Spec.Containers[0])
+	for k, want := range map[string]string{
+		"ETCD_LISTEN_CLIENT_URLS":          "https://0.0.0.0:2379",
+		"ETCD_ADVERTISE_CLIENT_URLS":       "https://$(POD_NAME).main-peer.db.svc:2379",
+		"ETCD_INITIAL_ADVERTISE_PEER_URLS": "https://$(POD_NAME).main-peer.db.svc:2380",
+		"ETCD_LISTEN_METRICS_URLS":         "http://0.0.0.0:2381",
+		"ETCD_CLIENT_CERT_AUTH":            "true",
+		"ETCD_PEER_CLIENT_CERT_AUTH":       "true",
+		"ETCD_PEER_CERT_ALLOWED_CN":        "main-member",
+		"ETCD_TRUSTED_CA_FILE":             "/etc/etcd/tls/ca.crt",
+	} {
+		if env[k] != want {
+			t.Errorf("%s=%q, want %q", k, env[k], want)
+		}
+	}
+	if PeerURL(c, "main-0") != "https://main-0.main-peer.db.svc:2380" || ClientEndpoint(c) != "https://main.db.svc:2379" {
+		t.Errorf("URLs %s %s", PeerURL(c, "main-0"), ClientEndpoint(c))
+	}
+	other := StatefulSet(c, 3, []byte("ca two")).Spec.Template
+	if TemplateHash(tmpl) == TemplateHash(other) {
+		t.Error("a change of trusted CA does not change the template, so members would not be rolled to read it")
+	}
+
+	c.Spec.TLS.Secrets = &etcdv1alpha1.TLSSecrets{Member: "mine", OperatorClient: "ops"}
+	user := StatefulSet(c, 3, []byte("ca one")).Spec.Template
+	if v := user.Spec.Volumes[len(user.Spec.Volumes)-1]; v.Secret == nil || v.Secret.SecretName != "mine" {
+		t.Errorf("member volume %+v, want the user's Secret", v)
+	}
+	if _, set := envOf(user.Spec.Containers[0])["ETCD_PEER_CERT_ALLOWED_CN"]; set {
+		t.Error("a user certificate's common name is not known, yet peers are restricted to one")
+	}
+}
+
+func TestMemberPodsMeetTheRestrictedPodSecurityStandard(t *testing.T) {
+	c := testCluster()
+	c.Spec.Bootstrap = &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: "b"}}
+	tmpl := StatefulSet(c, 3, nil).Spec.Template
+	AddRestore(&tmpl, c, RestoreSource{ClaimName: "snap", Path: "a.db", SHA256: "00"}, "quorum:dev")
+	pod := tmpl.Spec.SecurityContext
+	if pod == nil || !*pod.RunAsNonRoot || *pod.RunAsUser == 0 || pod.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Fatalf("pod security context %+v", pod)
+	}
+	for _, ctr := range append(tmpl.Spec.InitContainers, tmpl.Spec.Containers...) {
+		sc := ctr.SecurityContext
+		if sc == nil || *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem ||
+			len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+			t.Errorf("container %s security context %+v", ctr.Name, sc)
+		}
 	}
 }
 

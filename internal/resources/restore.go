@@ -55,7 +55,7 @@ func RestoreFromLocation(s *etcdv1alpha1.BackupSource) RestoreSource {
 func AddRestore(t *corev1.PodTemplateSpec, c *etcdv1alpha1.EtcdCluster, src RestoreSource, image string) {
 	host := fmt.Sprintf("$(POD_NAME).%s.%s.svc", PeerServiceName(c), c.Namespace)
 	args := []string{"restore", "--data-dir=" + dataDir, "--name=$(POD_NAME)",
-		fmt.Sprintf("--peer-url=http://%s:%d", host, PeerPort),
+		fmt.Sprintf("--peer-url=%s://%s:%d", Scheme(c), host, PeerPort),
 		"--initial-cluster=$(ETCD_INITIAL_CLUSTER)", "--initial-cluster-token=$(ETCD_INITIAL_CLUSTER_TOKEN)",
 		"--initial-cluster-state=$(ETCD_INITIAL_CLUSTER_STATE)", "--sha256=" + src.SHA256}
 	env := []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}
@@ -78,6 +78,7 @@ func AddRestore(t *corev1.PodTemplateSpec, c *etcdv1alpha1.EtcdCluster, src Rest
 		EnvFrom:                  []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(c)}}}},
 		VolumeMounts:             mounts,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          restrictedContainer(),
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -51,7 +52,7 @@ func TemplateHash(t corev1.PodTemplateSpec) string {
 // operator deletes them (OnDelete), so the operator picks the order of
 // restarts. replicas is the operator's decision, not always spec.size: a
 // member is added to etcd before its pod exists.
-func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32) *appsv1.StatefulSet {
+func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32, trustedCA []byte) *appsv1.StatefulSet {
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: StatefulSetName(c), Namespace: c.Namespace, Labels: Labels(c)},
 		Spec: appsv1.StatefulSetSpec{
@@ -61,7 +62,7 @@ func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32) *appsv1.StatefulSe
 			UpdateStrategy:                       appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
 			Selector:                             &metav1.LabelSelector{MatchLabels: SelectorLabels(c)},
 			PersistentVolumeClaimRetentionPolicy: ClaimRetentionPolicy(),
-			Template:                             PodTemplate(c),
+			Template:                             PodTemplate(c, trustedCA),
 		},
 	}
 	sts.Annotations = map[string]string{AnnotationTemplateHash: TemplateHash(sts.Spec.Template)}
@@ -82,33 +83,50 @@ func ClaimRetentionPolicy() *appsv1.StatefulSetPersistentVolumeClaimRetentionPol
 	}
 }
 
-// PodTemplate is the member pod template the spec asks for. Changing it
-// restarts no pod by itself (OnDelete): the operator rolls members one at
-// a time.
-func PodTemplate(c *etcdv1alpha1.EtcdCluster) corev1.PodTemplateSpec {
+// AnnotationTrustedCA on the pod template identifies the CAs a TLS member
+// trusts (the member Secret's ca.crt). etcd reads them only at start, so a
+// change of CA rolls the members one at a time through this annotation.
+const AnnotationTrustedCA = "etcd.quorum.dev/trusted-ca"
+
+// PodTemplate is the member pod template the spec asks for, for members
+// that trust trustedCA (nil without TLS). Changing it restarts no pod by
+// itself (OnDelete): the operator rolls members one at a time.
+func PodTemplate(c *etcdv1alpha1.EtcdCluster, trustedCA []byte) corev1.PodTemplateSpec {
 	labels := Labels(c)
-	var annotations map[string]string
+	annotations := map[string]string{}
+	container := etcdContainer(c)
 	spec := corev1.PodSpec{
-		Containers: []corev1.Container{etcdContainer(c)},
 		// etcd flushes its WAL on SIGTERM quickly; a member that takes
 		// longer is stuck, and its peers carry on without it.
 		TerminationGracePeriodSeconds: ptr.To[int64](30),
 		EnableServiceLinks:            ptr.To(false),
+		// Members never call the Kubernetes API.
+		AutomountServiceAccountToken: ptr.To(false),
+		SecurityContext:              restrictedPod(),
 	}
 	if s := c.Spec.Storage; s != nil && s.EmptyDir != nil {
 		spec.Volumes = []corev1.Volume{{Name: dataVolume, VolumeSource: corev1.VolumeSource{EmptyDir: s.EmptyDir}}}
 	}
+	addMemberTLS(c, &spec, &container)
+	spec.Containers = []corev1.Container{container}
 	if t := c.Spec.PodTemplate; t != nil {
 		for k, v := range t.Labels {
 			if _, reserved := labels[k]; !reserved {
 				labels[k] = v
 			}
 		}
-		annotations = t.Annotations
+		maps.Copy(annotations, t.Annotations)
 		spec.Affinity = t.Affinity
 		spec.Tolerations = t.Tolerations
 		spec.NodeSelector = t.NodeSelector
 		spec.PriorityClassName = t.PriorityClassName
+	}
+	if c.Spec.TLS != nil {
+		sum := sha256.Sum256(trustedCA)
+		annotations[AnnotationTrustedCA] = hex.EncodeToString(sum[:8])
+	}
+	if len(annotations) == 0 {
+		annotations = nil // the template of a cluster without either stays as it was
 	}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: annotations},
@@ -122,15 +140,18 @@ func PodTemplate(c *etcdv1alpha1.EtcdCluster) corev1.PodTemplateSpec {
 // and URLs from one template.
 func etcdContainer(c *etcdv1alpha1.EtcdCluster) corev1.Container {
 	host := fmt.Sprintf("$(POD_NAME).%s.%s.svc", PeerServiceName(c), c.Namespace)
+	scheme := Scheme(c)
 	env := []corev1.EnvVar{
 		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		{Name: "ETCD_NAME", Value: "$(POD_NAME)"},
 		{Name: "ETCD_DATA_DIR", Value: dataDir},
-		{Name: "ETCD_LISTEN_PEER_URLS", Value: fmt.Sprintf("http://0.0.0.0:%d", PeerPort)},
-		{Name: "ETCD_LISTEN_CLIENT_URLS", Value: fmt.Sprintf("http://0.0.0.0:%d", ClientPort)},
+		{Name: "ETCD_LISTEN_PEER_URLS", Value: fmt.Sprintf("%s://0.0.0.0:%d", scheme, PeerPort)},
+		{Name: "ETCD_LISTEN_CLIENT_URLS", Value: fmt.Sprintf("%s://0.0.0.0:%d", scheme, ClientPort)},
+		// Plain HTTP even with TLS: the kubelet's probes use it, and it
+		// serves only /metrics and the health endpoints, never keys.
 		{Name: "ETCD_LISTEN_METRICS_URLS", Value: fmt.Sprintf("http://0.0.0.0:%d", MetricsPort)},
-		{Name: "ETCD_INITIAL_ADVERTISE_PEER_URLS", Value: fmt.Sprintf("http://%s:%d", host, PeerPort)},
-		{Name: "ETCD_ADVERTISE_CLIENT_URLS", Value: fmt.Sprintf("http://%s:%d", host, ClientPort)},
+		{Name: "ETCD_INITIAL_ADVERTISE_PEER_URLS", Value: fmt.Sprintf("%s://%s:%d", scheme, host, PeerPort)},
+		{Name: "ETCD_ADVERTISE_CLIENT_URLS", Value: fmt.Sprintf("%s://%s:%d", scheme, host, ClientPort)},
 	}
 	env = append(env, optionEnv(c.Spec.Options)...)
 	return corev1.Container{
@@ -146,8 +167,9 @@ func etcdContainer(c *etcdv1alpha1.EtcdCluster) corev1.Container {
 			{Name: "peer", ContainerPort: PeerPort},
 			{Name: "metrics", ContainerPort: MetricsPort},
 		},
-		Resources:    c.Spec.Resources,
-		VolumeMounts: []corev1.VolumeMount{{Name: dataVolume, MountPath: dataMount}},
+		Resources:       c.Spec.Resources,
+		VolumeMounts:    []corev1.VolumeMount{{Name: dataVolume, MountPath: dataMount}},
+		SecurityContext: restrictedContainer(),
 		// Probes use the metrics listener, which stays plain HTTP when
 		// client traffic moves to TLS. Readiness is etcd's own: the member
 		// is part of a cluster with a leader and serves reads.

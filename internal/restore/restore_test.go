@@ -29,7 +29,7 @@ func snapshotWithKeys(t *testing.T, n int) (string, backup.Result) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "snap.db")
-	res, err := backup.Take(context.Background(), url, backup.FileSink{Path: path})
+	res, err := backup.Take(context.Background(), url, nil, backup.FileSink{Path: path})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,228 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/pki"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+// leafCertificate is one certificate the operator issues for a cluster.
+type leafCertificate struct {
+	secret, purpose string
+	leaf            pki.Leaf
+}
+
+// leafCertificates are the certificates of an operator-issued cluster: the
+// members', the operator's client certificate, and one for users.
+func leafCertificates(c *etcdv1alpha1.EtcdCluster) []leafCertificate {
+	return []leafCertificate{
+		{resources.MemberSecretName(c), resources.PurposeMember,
+			pki.Leaf{CommonName: resources.MemberCN(c), DNSNames: resources.MemberDNSNames(c), Server: true, Client: true}},
+		{resources.OperatorClientSecretName(c), resources.PurposeOperatorClient,
+			pki.Leaf{CommonName: resources.OperatorClientCN, Client: true}},
+		{resources.ClientSecretName(c), resources.PurposeClient,
+			pki.Leaf{CommonName: c.Name + "-client", Client: true}},
+	}
+}
+
+// ensureCertificates creates the cluster's CA once and issues each leaf
+// that is missing, signed by another CA, due for renewal, or asked to be
+// renewed through the renew-certificates annotation. It never replaces
+// a CA it cannot read: members trust it, so a person must look.
+func (r *EtcdClusterReconciler) ensureCertificates(ctx context.Context, c *etcdv1alpha1.EtcdCluster, now time.Time) error {
+	if !resources.OperatorIssuesTLS(c) {
+		return nil
+	}
+	ca, err := r.ensureCA(ctx, c, now)
+	if err != nil {
+		return err
+	}
+	for _, lc := range leafCertificates(c) {
+		if err := r.ensureLeaf(ctx, c, ca, lc, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *EtcdClusterReconciler) ensureCA(ctx context.Context, c *etcdv1alpha1.EtcdCluster, now time.Time) (*pki.CA, error) {
+	var secret corev1.Secret
+	found, err := r.getSecret(ctx, c.Namespace, resources.CASecretName(c), &secret)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		ca, err := pki.ParseCA(secret.Data[resources.TLSCertKey], secret.Data[resources.TLSKeyKey])
+		if err != nil {
+			return nil, fmt.Errorf("CA Secret %s cannot be read, and members trust it, so it is not replaced: %w", secret.Name, err)
+		}
+		return ca, nil
+	}
+	ca, err := pki.NewCA(c.Namespace+"/"+c.Name+" etcd CA", now)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pki.EncodeKey(ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	cert := pki.EncodeCert(ca.Cert)
+	s := resources.TLSSecret(c, resources.CASecretName(c), corev1.SecretTypeOpaque,
+		map[string][]byte{resources.TLSCertKey: cert, resources.TLSKeyKey: key, resources.TLSCAKey: cert})
+	if err := r.createOwned(ctx, c, s); err != nil {
+		return nil, err
+	}
+	r.event(c, corev1.EventTypeNormal, "CertificateIssued", "Created the cluster's CA in Secret %s, valid until %s",
+		s.Name, ca.Cert.NotAfter.UTC().Format(time.RFC3339))
+	return ca, nil
+}
+
+func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.EtcdCluster, ca *pki.CA, lc leafCertificate, now time.Time) error {
+	var secret corev1.Secret
+	found, err := r.getSecret(ctx, c.Namespace, lc.secret, &secret)
+	if err != nil {
+		return err
+	}
+	renewToken := c.Annotations[resources.AnnotationRenewCertificates]
+	why := leafRenewalReason(&secret, found, ca, lc.leaf, renewToken, now)
+	if why == "" {
+		return nil
+	}
+	cert, key, err := ca.Issue(lc.leaf, now)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := pki.EncodeKey(key)
+	if err != nil {
+		return err
+	}
+	desired := resources.TLSSecret(c, lc.secret, corev1.SecretTypeTLS, map[string][]byte{
+		resources.TLSCertKey: pki.EncodeCert(cert), resources.TLSKeyKey: keyPEM, resources.TLSCAKey: pki.EncodeCert(ca.Cert)})
+	desired.Annotations = map[string]string{resources.AnnotationRenewedFor: renewToken}
+	if !found {
+		err = r.createOwned(ctx, c, desired)
+	} else {
+		secret.Data, secret.Annotations = desired.Data, desired.Annotations
+		err = r.Update(ctx, &secret)
+	}
+	if err != nil {
+		return fmt.Errorf("write certificate Secret %s: %w", lc.secret, err)
+	}
+	r.event(c, corev1.EventTypeNormal, "CertificateIssued", "Issued the %s certificate in Secret %s (%s), valid until %s",
+		lc.purpose, lc.secret, why, cert.NotAfter.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// leafRenewalReason says why a leaf Secret must be issued again, or ""
+// when it is current.
+func leafRenewalReason(s *corev1.Secret, found bool, ca *pki.CA, want pki.Leaf, renewToken string, now time.Time) string {
+	if !found {
+		return "new"
+	}
+	certs, err := pki.ParseCerts(s.Data[resources.TLSCertKey])
+	switch {
+	case err != nil:
+		return "the stored certificate could not be read"
+	case !pki.SignedBy(certs[0], ca.Cert):
+		return "signed by another CA"
+	case !bytes.Equal(s.Data[resources.TLSCAKey], pki.EncodeCert(ca.Cert)):
+		return "trusted CA changed"
+	case !slices.Equal(certs[0].DNSNames, want.DNSNames):
+		return "names changed"
+	case s.Annotations[resources.AnnotationRenewedFor] != renewToken:
+		return "renewal requested"
+	case pki.NeedsRenewal(certs[0], now):
+		return "due for renewal"
+	}
+	return ""
+}
+
+// getSecret reads a Secret straight from the API server: the operator
+// neither lists nor watches Secrets, so its role needs only get on them.
+func (r *EtcdClusterReconciler) getSecret(ctx context.Context, namespace, name string, s *corev1.Secret) (bool, error) {
+	err := r.Secrets.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get Secret %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// observeTLS reads the certificates for status and the operator's client
+// configuration. A missing Secret is an observation: the cluster waits.
+func (r *EtcdClusterReconciler) observeTLS(ctx context.Context, obs *observedCluster) error {
+	c := obs.cluster
+	if c.Spec.TLS == nil {
+		return nil
+	}
+	type read struct{ name, purpose string }
+	reads := []read{{resources.MemberSecretName(c), resources.PurposeMember}, {resources.OperatorClientSecretName(c), resources.PurposeOperatorClient}}
+	if resources.OperatorIssuesTLS(c) {
+		reads = append([]read{{resources.CASecretName(c), resources.PurposeCA}}, reads...)
+		reads = append(reads, read{resources.ClientSecretName(c), resources.PurposeClient})
+	}
+	var operatorClient *corev1.Secret
+	for _, rd := range reads {
+		var s corev1.Secret
+		found, err := r.getSecret(ctx, c.Namespace, rd.name, &s)
+		if err != nil {
+			return err
+		}
+		if !found {
+			obs.tlsMissing = append(obs.tlsMissing, rd.name)
+			continue
+		}
+		if cs, ok := certificateStatus(&s, rd.purpose, resources.OperatorIssuesTLS(c)); ok {
+			obs.certificates = append(obs.certificates, cs)
+		}
+		switch rd.purpose {
+		case resources.PurposeOperatorClient:
+			operatorClient = &s
+		case resources.PurposeMember:
+			obs.trustedCA = s.Data[resources.TLSCAKey]
+		}
+	}
+	if operatorClient == nil {
+		return nil
+	}
+	cfg, err := pki.ClientConfig(operatorClient.Data[resources.TLSCertKey], operatorClient.Data[resources.TLSKeyKey],
+		operatorClient.Data[resources.TLSCAKey], resources.ClientServiceHost(c))
+	if err != nil {
+		obs.tlsErr = fmt.Errorf("Secret %s: %w", operatorClient.Name, err)
+		return nil
+	}
+	obs.clientTLS = cfg
+	return nil
+}
+
+// certificateStatus is what status says of one certificate Secret; the
+// renewal time only for certificates the operator renews (not its CA).
+func certificateStatus(s *corev1.Secret, purpose string, operatorIssued bool) (etcdv1alpha1.CertificateStatus, bool) {
+	certs, err := pki.ParseCerts(s.Data[resources.TLSCertKey])
+	if err != nil {
+		return etcdv1alpha1.CertificateStatus{}, false
+	}
+	cs := etcdv1alpha1.CertificateStatus{Secret: s.Name, Purpose: purpose, NotAfter: metav1.NewTime(certs[0].NotAfter.UTC())}
+	if operatorIssued && purpose != resources.PurposeCA {
+		cs.RenewAt = ptrTime(pki.RenewalTime(certs[0]))
+	}
+	return cs, true
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
+}

@@ -1,0 +1,84 @@
+package pki
+
+import (
+	"crypto/x509"
+	"testing"
+	"time"
+)
+
+func TestIssuedLeafVerifiesForItsUsesOnly(t *testing.T) {
+	now := time.Now()
+	ca, err := NewCA("test CA", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, _, err := ca.Issue(Leaf{CommonName: "main-member", DNSNames: []string{"main-0.main-peer.db.svc"}, Server: true, Client: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _, err := ca.Issue(Leaf{CommonName: "main-client", Client: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	verify := func(c *x509.Certificate, name string, usage x509.ExtKeyUsage) error {
+		_, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: name, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}})
+		return err
+	}
+	if err := verify(member, "main-0.main-peer.db.svc", x509.ExtKeyUsageServerAuth); err != nil {
+		t.Errorf("member as a server: %v", err)
+	}
+	if err := verify(member, "", x509.ExtKeyUsageClientAuth); err != nil {
+		t.Errorf("member as a peer client: %v", err)
+	}
+	if err := verify(member, "other.db.svc", x509.ExtKeyUsageServerAuth); err == nil {
+		t.Error("member certificate verified for a name it does not hold")
+	}
+	if err := verify(client, "", x509.ExtKeyUsageServerAuth); err == nil {
+		t.Error("client certificate verified as a server")
+	}
+	if member.NotAfter.After(now.Add(LeafLifetime)) || !SignedBy(member, ca.Cert) {
+		t.Errorf("member certificate until %s, signed by CA %v", member.NotAfter, SignedBy(member, ca.Cert))
+	}
+}
+
+func TestRenewalStartsWithAThirdOfTheLifeLeft(t *testing.T) {
+	now := time.Now()
+	ca, err := NewCA("test CA", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _, err := ca.Issue(Leaf{CommonName: "c", Client: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := RenewalTime(leaf)
+	if NeedsRenewal(leaf, at.Add(-time.Minute)) || !NeedsRenewal(leaf, at.Add(time.Minute)) {
+		t.Errorf("renewal at %s is not where NeedsRenewal turns", at)
+	}
+	if left := leaf.NotAfter.Sub(at); left < 29*24*time.Hour || left > 31*24*time.Hour {
+		t.Errorf("renewal %s before expiry, want about 30 days", left)
+	}
+}
+
+func TestCAParsesBackAndBundlesDeduplicate(t *testing.T) {
+	now := time.Now()
+	a, _ := NewCA("a", now)
+	b, _ := NewCA("b", now)
+	key, err := EncodeKey(a.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := ParseCA(EncodeCert(a.Cert), key)
+	if err != nil || !parsed.Cert.Equal(a.Cert) {
+		t.Fatalf("parse CA back: %v", err)
+	}
+	certs, err := ParseCerts(Bundle(a.Cert, b.Cert, a.Cert))
+	if err != nil || len(certs) != 2 || !certs[0].Equal(a.Cert) || !certs[1].Equal(b.Cert) {
+		t.Fatalf("bundle holds %d certificates (%v), want a then b", len(certs), err)
+	}
+	if _, err := ParseCerts([]byte("not PEM")); err == nil {
+		t.Error("no error for a bundle without certificates")
+	}
+}
