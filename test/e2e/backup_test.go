@@ -50,11 +50,7 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		putKeys(cluster, "/backup/", 200)
 		endpoint, s3 = localS3()
 		bucket = "e2e-" + ns
-		Expect(s3.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})).To(Succeed())
-		Expect(k8sClient.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: "s3-credentials", Namespace: ns},
-			StringData: map[string]string{"AWS_ACCESS_KEY_ID": s3AccessKey, "AWS_SECRET_ACCESS_KEY": s3SecretKey},
-		})).To(Succeed())
+		createBucketAndCredentials(s3, bucket, ns)
 	})
 
 	s3Destination := func(bucket, secret string) etcdv1alpha1.BackupDestination {
@@ -199,7 +195,7 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 // source, and that etcd's KV hash (over keys, values and revisions) agrees.
 func expectSameData(source, restored *etcdv1alpha1.EtcdCluster) {
 	GinkgoHelper()
-	src, dst := etcdClient(values(memberEndpoints(source))...), etcdClient(values(memberEndpoints(restored))...)
+	src, dst := etcdClient(source, values(memberEndpoints(source))...), etcdClient(restored, values(memberEndpoints(restored))...)
 	getCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	want, err := src.Get(getCtx, "", clientv3.WithPrefix())
@@ -282,6 +278,30 @@ func editSchedule(s *etcdv1alpha1.EtcdBackupSchedule, edit func(*etcdv1alpha1.Et
 	}, 30*time.Second, time.Second).Should(Succeed())
 }
 
+// createBucketAndCredentials makes the bucket and, in the namespace, the
+// Secret s3-credentials that reaches it.
+func createBucketAndCredentials(s3 *minio.Client, bucket, ns string) {
+	GinkgoHelper()
+	Expect(s3.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})).To(Succeed())
+	Expect(k8sClient.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "s3-credentials", Namespace: ns},
+		StringData: map[string]string{"AWS_ACCESS_KEY_ID": s3AccessKey, "AWS_SECRET_ACCESS_KEY": s3SecretKey},
+	})).To(Succeed())
+}
+
+// newS3Destination is a fresh bucket of the local S3 server for the
+// namespace's backups, with its credentials Secret.
+func newS3Destination(ns string) etcdv1alpha1.BackupDestination {
+	GinkgoHelper()
+	endpoint, s3 := localS3()
+	bucket := "e2e-" + ns
+	createBucketAndCredentials(s3, bucket, ns)
+	return etcdv1alpha1.BackupDestination{S3: &etcdv1alpha1.S3Location{
+		Endpoint: endpoint, Bucket: bucket, ForcePathStyle: true, Insecure: true,
+		CredentialsSecret: etcdv1alpha1.SecretReference{Name: "s3-credentials"},
+	}}
+}
+
 // localS3 is a client of the local cluster's S3 server, at the node's
 // address, and that address as backups name it.
 func localS3() (string, *minio.Client) {
@@ -323,7 +343,7 @@ func waitBackupPhase(b *etcdv1alpha1.EtcdBackup, phase etcdv1alpha1.BackupPhase)
 // putKeys writes n keys under prefix.
 func putKeys(c *etcdv1alpha1.EtcdCluster, prefix string, n int) {
 	GinkgoHelper()
-	cli := etcdClient(values(memberEndpoints(c))...)
+	cli := etcdClient(c, values(memberEndpoints(c))...)
 	for i := range n {
 		putCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := cli.Put(putCtx, fmt.Sprintf("%s%04d", prefix, i), fmt.Sprintf("value-%d", i))

@@ -26,7 +26,7 @@ var _ = Describe("An EtcdCluster", Label("basic"), func() {
 		By("checking the members through the etcd client")
 		endpoints := memberEndpoints(cluster)
 		Expect(endpoints).To(HaveLen(3))
-		cli := etcdClient(values(endpoints)...)
+		cli := etcdClient(cluster, values(endpoints)...)
 		callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		list, err := cli.MemberList(callCtx)
@@ -50,7 +50,7 @@ var _ = Describe("An EtcdCluster", Label("basic"), func() {
 		_, err = cli.Put(callCtx, "/e2e/hello", "world")
 		Expect(err).NotTo(HaveOccurred())
 		for name, url := range endpoints {
-			member := etcdClient(url)
+			member := etcdClient(cluster, url)
 			Eventually(func(g Gomega) {
 				// Serializable: answered by this member from its own copy.
 				resp, err := member.Get(ctx, "/e2e/hello", clientv3.WithSerializable())
@@ -66,7 +66,7 @@ var _ = Describe("An EtcdCluster", Label("basic"), func() {
 
 		By("creating it again with the same name and size: it starts on the kept data")
 		cluster = createCluster(ns, "basic", 3)
-		again := etcdClient(values(memberEndpoints(cluster))...)
+		again := etcdClient(cluster, values(memberEndpoints(cluster))...)
 		getCtx, cancelGet := context.WithTimeout(ctx, 10*time.Second)
 		defer cancelGet()
 		resp, err := again.Get(getCtx, "/e2e/hello")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/pki"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
@@ -22,9 +24,14 @@ import (
 // the node.
 var etcdVersion = envOr("E2E_ETCD_VERSION", "3.6.16")
 
-// newNamespace gives a spec its own namespace, deleted after it.
+// newNamespace gives a spec its own namespace, deleted after it. It
+// enforces the Pod Security Standard "restricted": every pod the operator
+// creates (members, restores, backup Jobs) must meet it or is refused.
 func newNamespace() string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-", Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce":         "restricted",
+		"pod-security.kubernetes.io/enforce-version": "latest",
+	}}}
 	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
 	DeferCleanup(func() {
 		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ns))).To(Succeed())
@@ -75,24 +82,43 @@ func listMemberEndpoints(ctx context.Context, c *etcdv1alpha1.EtcdCluster) (map[
 	out := map[string]string{}
 	for _, p := range pods.Items {
 		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
-			out[p.Name] = fmt.Sprintf("http://%s:%d", p.Status.PodIP, resources.ClientPort)
+			out[p.Name] = fmt.Sprintf("%s://%s:%d", resources.Scheme(c), p.Status.PodIP, resources.ClientPort)
 		}
 	}
 	return out, nil
 }
 
-// etcdClient is a client to the given members, closed after the spec.
-func etcdClient(endpoints ...string) *clientv3.Client {
+// etcdClient is a client to the given members of c, closed after the spec.
+func etcdClient(c *etcdv1alpha1.EtcdCluster, endpoints ...string) *clientv3.Client {
 	GinkgoHelper()
-	cli, err := newEtcdClient(endpoints)
+	cli, err := newEtcdClient(ctx, c, endpoints)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cli.Close)
 	return cli
 }
 
 // newEtcdClient is a client the caller closes.
-func newEtcdClient(endpoints []string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+func newEtcdClient(ctx context.Context, c *etcdv1alpha1.EtcdCluster, endpoints []string) (*clientv3.Client, error) {
+	tlsConfig, err := clientTLS(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsConfig, Logger: zap.NewNop()})
+}
+
+// clientTLS is how a user's workload reaches a TLS cluster: with the client
+// certificate the operator issued for users (the <cluster>-client-tls
+// Secret), dialling by pod IP with the client Service's name. Nil for a
+// cluster without TLS.
+func clientTLS(ctx context.Context, c *etcdv1alpha1.EtcdCluster) (*tls.Config, error) {
+	if c.Spec.TLS == nil {
+		return nil, nil
+	}
+	var s corev1.Secret
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.ClientSecretName(c)}, &s); err != nil {
+		return nil, err
+	}
+	return pki.ClientConfig(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], s.Data[resources.TLSCAKey], resources.ClientServiceHost(c))
 }
 
 func values(m map[string]string) []string {

@@ -50,7 +50,7 @@ func waitMembers(c *etcdv1alpha1.EtcdCluster, size int) {
 		g.Expect(c.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning), "status: %+v", c.Status.Conditions)
 		g.Expect(c.Status.ReadyMembers).To(BeEquivalentTo(size))
 
-		cli, err := newEtcdClient(values(memberEndpoints(c)))
+		cli, err := newEtcdClient(ctx, c, values(memberEndpoints(c)))
 		g.Expect(err).NotTo(HaveOccurred())
 		defer cli.Close()
 		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)

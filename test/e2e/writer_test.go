@@ -19,7 +19,9 @@ func startWriter(c *etcdv1alpha1.EtcdCluster, prefix string, interval time.Durat
 		eps, err := listMemberEndpoints(ctx, c)
 		return values(eps), err
 	}
-	w, err := writer.Start(ctx, endpoints, prefix, interval)
+	tlsConfig, err := clientTLS(ctx, c)
+	Expect(err).NotTo(HaveOccurred())
+	w, err := writer.Start(ctx, endpoints, tlsConfig, prefix, interval)
 	Expect(err).NotTo(HaveOccurred())
 	return &e2eWriter{w}
 }
@@ -27,8 +29,8 @@ func startWriter(c *etcdv1alpha1.EtcdCluster, prefix string, interval time.Durat
 type e2eWriter struct{ *writer.Writer }
 
 // stopAndVerify stops writing and checks that every acknowledged key is
-// there.
-func (w *e2eWriter) stopAndVerify() {
+// there; it returns what the writer saw.
+func (w *e2eWriter) stopAndVerify() writer.Stats {
 	GinkgoHelper()
 	stats, missing, err := w.StopAndVerify(ctx)
 	Expect(err).NotTo(HaveOccurred())
@@ -36,4 +38,5 @@ func (w *e2eWriter) stopAndVerify() {
 	Expect(missing).To(BeEmpty(), "acknowledged writes lost")
 	GinkgoWriter.Printf("writer: %d writes acknowledged, %d failed, longest gap between acknowledged writes %s\n",
 		stats.Acked, stats.Failed, stats.LongestGap.Round(time.Millisecond))
+	return stats
 }

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"time"
@@ -35,13 +36,14 @@ type Writer struct {
 	stats Stats
 }
 
-// Start begins putting a key under prefix every interval.
-func Start(ctx context.Context, endpoints Endpoints, prefix string, interval time.Duration) (*Writer, error) {
+// Start begins putting a key under prefix every interval, over TLS when
+// tlsConfig is not nil.
+func Start(ctx context.Context, endpoints Endpoints, tlsConfig *tls.Config, prefix string, interval time.Duration) (*Writer, error) {
 	eps, err := endpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, TLS: tlsConfig, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func measure(ctx context.Context, kube client.Client, namespace, name, from, to 
 	}
 
 	endpoints := func(ctx context.Context) ([]string, error) { return benchkube.MemberEndpoints(ctx, kube, c.DeepCopy()) }
-	w, err := writer.Start(ctx, endpoints, "/bench", 50*time.Millisecond)
+	w, err := writer.Start(ctx, endpoints, nil, "/bench", 50*time.Millisecond)
 	if err != nil {
 		return result{}, err
 	}

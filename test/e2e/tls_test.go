@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/pki"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+var _ = Describe("A TLS cluster", Label("tls"), func() {
+	It("refuses clients without a certificate, scales 3 to 5 to 3, renews its leaves under a writer, and upgrades", func() {
+		ns := newNamespace()
+		cluster := createClusterSpec(ns, "secure", etcdv1alpha1.EtcdClusterSpec{
+			Size: 3, Version: previousPatch(), TLS: &etcdv1alpha1.TLSSpec{}})
+		Expect(cluster.Status.ClientEndpoint).To(HavePrefix("https://"))
+		Expect(cluster.Status.Certificates).To(HaveLen(4))
+		for _, cert := range cluster.Status.Certificates {
+			Expect(cert.NotAfter.Time).To(BeTemporally(">", time.Now().Add(80*24*time.Hour)), cert.Secret)
+		}
+
+		By("refusing a client without a certificate, and a client certificate on the peer port")
+		expectRefusesStrangers(cluster)
+
+		By("scaling 3 to 5 to 3 under a writer")
+		w := startWriter(cluster, "/tls-scale", 50*time.Millisecond)
+		for _, size := range []int32{5, 3} {
+			resize(cluster, size)
+			waitMembers(cluster, int(size))
+		}
+		w.stopAndVerify()
+
+		By("renewing the leaf certificates under a writer: every member serves the new one without a restart")
+		w = startWriter(cluster, "/tls-renew", 50*time.Millisecond)
+		before := servedSerials(cluster)
+		pods := podRestarts(cluster)
+		templateHash := statefulSetTemplateHash(cluster)
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster); err != nil {
+				return err
+			}
+			cluster.Annotations = map[string]string{resources.AnnotationRenewCertificates: "e2e-1"}
+			return k8sClient.Update(ctx, cluster)
+		}, 30*time.Second, time.Second).Should(Succeed())
+		issued := leafSerial(cluster, resources.MemberSecretName(cluster), "e2e-1")
+		// The kubelet refreshes a mounted Secret on its own sync period
+		// (about a minute); etcd reads the files on the next handshake.
+		Eventually(func(g Gomega) {
+			for name, serial := range servedSerials(cluster) {
+				g.Expect(serial).NotTo(Equal(before[name]), "%s still serves the old certificate", name)
+				g.Expect(serial).To(Equal(issued), name)
+			}
+		}, 4*time.Minute, 5*time.Second).Should(Succeed())
+		stats := w.stopAndVerify()
+		Expect(stats.Failed).To(BeZero(), "writes failed while the leaves were renewed")
+		Expect(podRestarts(cluster)).To(Equal(pods), "a member was restarted or replaced for a leaf renewal")
+		Expect(statefulSetTemplateHash(cluster)).To(Equal(templateHash))
+
+		By("upgrading to the current patch release under a writer")
+		w = startWriter(cluster, "/tls-upgrade", 50*time.Millisecond)
+		editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) { s.Version = current() })
+		waitUpgraded(cluster, current())
+		w.stopAndVerify()
+	})
+})
+
+var _ = Describe("A TLS cluster's backup", Label("tls", "backup"), func() {
+	It("is taken over mutual TLS and restores into a new TLS cluster with the same data", func() {
+		ns := newNamespace()
+		spec := etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion, TLS: &etcdv1alpha1.TLSSpec{}}
+		source := createClusterSpec(ns, "secure-source", spec)
+		putKeys(source, "/tls-backup/", 100)
+		dest := newS3Destination(ns)
+
+		b := createBackup(ns, "secure", source.Name, dest)
+		waitBackupPhase(b, etcdv1alpha1.BackupSucceeded)
+
+		spec.Bootstrap = &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: b.Name}}
+		restored := createClusterSpec(ns, "secure-restored", spec)
+		expectSameData(source, restored)
+	})
+})
+
+// expectRefusesStrangers checks, against each member pod, that the client
+// port refuses a TLS client without a certificate and that the peer port
+// refuses the users' client certificate while it accepts the members'.
+func expectRefusesStrangers(c *etcdv1alpha1.EtcdCluster) {
+	GinkgoHelper()
+	userClient := tlsSecretConfig(c, resources.ClientSecretName(c))
+	member := tlsSecretConfig(c, resources.MemberSecretName(c))
+	noCertificate := &tls.Config{RootCAs: userClient.RootCAs, ServerName: userClient.ServerName, MinVersion: tls.VersionTLS12}
+	for name, ip := range memberIPs(c) {
+		client := net.JoinHostPort(ip, fmt.Sprint(resources.ClientPort))
+		peer := net.JoinHostPort(ip, fmt.Sprint(resources.PeerPort))
+
+		Expect(peerVersion(peer, member)).To(Succeed(), "%s: a member certificate on the peer port", name)
+		Expect(peerVersion(peer, userClient)).To(MatchError(ContainSubstring("bad certificate")),
+			"%s: the users' client certificate was accepted on the peer port", name)
+		Expect(peerVersion(client, noCertificate)).To(MatchError(ContainSubstring("certificate required")),
+			"%s: a client without a certificate was served", name)
+		if resp, err := http.Get("http://" + client + "/version"); err == nil {
+			resp.Body.Close()
+			Expect(resp.StatusCode).NotTo(Equal(http.StatusOK), "%s: plain HTTP was served on the client port", name)
+		}
+	}
+}
+
+// peerVersion GETs /version over TLS: etcd serves it on both ports.
+func peerVersion(hostPort string, cfg *tls.Config) error {
+	httpClient := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+	resp, err := httpClient.Get("https://" + hostPort + "/version")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return nil
+}
+
+// tlsSecretConfig is a client configuration from one of the cluster's
+// certificate Secrets, for dialling members by IP.
+func tlsSecretConfig(c *etcdv1alpha1.EtcdCluster, secret string) *tls.Config {
+	GinkgoHelper()
+	var s corev1.Secret
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: secret}, &s)).To(Succeed())
+	cfg, err := pki.ClientConfig(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], s.Data[resources.TLSCAKey], resources.ClientServiceHost(c))
+	Expect(err).NotTo(HaveOccurred())
+	return cfg
+}
+
+func memberIPs(c *etcdv1alpha1.EtcdCluster) map[string]string {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
+	out := map[string]string{}
+	for _, p := range pods.Items {
+		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
+			out[p.Name] = p.Status.PodIP
+		}
+	}
+	Expect(out).NotTo(BeEmpty())
+	return out
+}
+
+// servedSerials is the serial number of the certificate each member serves
+// on its client port now.
+func servedSerials(c *etcdv1alpha1.EtcdCluster) map[string]string {
+	GinkgoHelper()
+	cfg := tlsSecretConfig(c, resources.ClientSecretName(c))
+	out := map[string]string{}
+	for name, ip := range memberIPs(c) {
+		dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: cfg}
+		dialCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := dialer.DialContext(dialCtx, "tcp", net.JoinHostPort(ip, fmt.Sprint(resources.ClientPort)))
+		cancel()
+		Expect(err).NotTo(HaveOccurred(), name)
+		out[name] = conn.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.String()
+		conn.Close()
+	}
+	return out
+}
+
+// leafSerial waits until the operator reissued the Secret's certificate
+// for the renewal request token, and returns its serial number.
+func leafSerial(c *etcdv1alpha1.EtcdCluster, secret, token string) string {
+	GinkgoHelper()
+	var cert *x509.Certificate
+	Eventually(func(g Gomega) {
+		var s corev1.Secret
+		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: secret}, &s)).To(Succeed())
+		g.Expect(s.Annotations).To(HaveKeyWithValue(resources.AnnotationRenewedFor, token))
+		certs, err := pki.ParseCerts(s.Data[corev1.TLSCertKey])
+		g.Expect(err).NotTo(HaveOccurred())
+		cert = certs[0]
+	}, time.Minute, time.Second).Should(Succeed())
+	return cert.SerialNumber.String()
+}
+
+// podRestarts maps each member pod's UID to its etcd container's restart
+// count.
+func podRestarts(c *etcdv1alpha1.EtcdCluster) map[string]int32 {
+	GinkgoHelper()
+	var pods corev1.PodList
+	Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
+	out := map[string]int32{}
+	for _, p := range pods.Items {
+		for _, s := range p.Status.ContainerStatuses {
+			out[string(p.UID)] = s.RestartCount
+		}
+	}
+	return out
+}
+
+func statefulSetTemplateHash(c *etcdv1alpha1.EtcdCluster) string {
+	GinkgoHelper()
+	var sts appsv1.StatefulSet
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.StatefulSetName(c)}, &sts)).To(Succeed())
+	return sts.Annotations[resources.AnnotationTemplateHash]
+}
