@@ -195,7 +195,11 @@ func (h health) available(etcdErr error) metav1.Condition {
 		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionTrue, etcdv1alpha1.ReasonQuorumHealthy,
 			fmt.Sprintf("%d of %d voting members healthy", h.ready, h.voters))
 	case h.neverFormed:
-		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, reasonCreating, "Waiting for the initial members to form the cluster")
+		msg := "Waiting for the initial members to form the cluster"
+		if etcdErr != nil {
+			msg += ": " + etcdErr.Error()
+		}
+		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, reasonCreating, msg)
 	default:
 		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonQuorumLost,
 			quorumLostMessage(h, etcdErr))

@@ -1,7 +1,10 @@
 package pki
 
 import (
+	"crypto/tls"
 	"crypto/x509"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -80,5 +83,47 @@ func TestCAParsesBackAndBundlesDeduplicate(t *testing.T) {
 	}
 	if _, err := ParseCerts([]byte("not PEM")); err == nil {
 		t.Error("no error for a bundle without certificates")
+	}
+}
+
+// A client that dials by IP verifies the server as serverName, which the
+// server's certificate holds, and refuses another name or another CA.
+func TestClientConfigVerifiesTheServerByNameWhenDialledByIP(t *testing.T) {
+	now := time.Now()
+	ca, _ := NewCA("test CA", now)
+	other, _ := NewCA("other CA", now)
+	serve := func(signer *CA) string {
+		cert, key, err := signer.Issue(Leaf{CommonName: "member", DNSNames: []string{"main.db.svc"}, Server: true}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}}
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv.URL // https://127.0.0.1:port
+	}
+	good, impostor := serve(ca), serve(other)
+	clientCert, clientKey, _ := ca.Issue(Leaf{CommonName: "client", Client: true}, now)
+	keyPEM, _ := EncodeKey(clientKey)
+	get := func(url, serverName string) error {
+		cfg, err := ClientConfig(EncodeCert(clientCert), keyPEM, EncodeCert(ca.Cert), serverName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}).Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(good, "main.db.svc"); err != nil {
+		t.Errorf("the right name: %v", err)
+	}
+	if err := get(good, "other.db.svc"); err == nil {
+		t.Error("a name the certificate does not hold was accepted")
+	}
+	if err := get(impostor, "main.db.svc"); err == nil {
+		t.Error("a server certificate from another CA was accepted")
 	}
 }
