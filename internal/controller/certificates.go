@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"slices"
 	"time"
@@ -36,70 +37,140 @@ func leafCertificates(c *etcdv1alpha1.EtcdCluster) []leafCertificate {
 	}
 }
 
-// ensureCertificates creates the cluster's CA once and issues each leaf
-// that is missing, signed by another CA, due for renewal, or asked to be
-// renewed through the renew-certificates annotation. It never replaces
-// a CA it cannot read: members trust it, so a person must look.
-func (r *EtcdClusterReconciler) ensureCertificates(ctx context.Context, c *etcdv1alpha1.EtcdCluster, now time.Time) error {
+// ensureCertificates creates the cluster's CA once, carries a CA rotation
+// one step further when it may, and issues each leaf that is missing,
+// signed by another CA, carries another trust bundle, or is due for
+// renewal or asked to be renewed through the renew-certificates
+// annotation. It never replaces a CA it cannot read: members trust it, so
+// a person must look.
+func (r *EtcdClusterReconciler) ensureCertificates(ctx context.Context, obs *observedCluster, now time.Time) error {
+	c := obs.cluster
 	if !resources.OperatorIssuesTLS(c) {
 		return nil
 	}
-	ca, err := r.ensureCA(ctx, c, now)
+	st, err := r.ensureCA(ctx, obs, now)
 	if err != nil {
 		return err
 	}
 	for _, lc := range leafCertificates(c) {
-		if err := r.ensureLeaf(ctx, c, ca, lc, now); err != nil {
+		if err := r.ensureLeaf(ctx, c, st, lc, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *EtcdClusterReconciler) ensureCA(ctx context.Context, c *etcdv1alpha1.EtcdCluster, now time.Time) (*pki.CA, error) {
+func (r *EtcdClusterReconciler) ensureCA(ctx context.Context, obs *observedCluster, now time.Time) (caState, error) {
+	c := obs.cluster
 	var secret corev1.Secret
 	found, err := r.getSecret(ctx, c.Namespace, resources.CASecretName(c), &secret)
 	if err != nil {
-		return nil, err
+		return caState{}, err
 	}
-	if found {
-		ca, err := pki.ParseCA(secret.Data[resources.TLSCertKey], secret.Data[resources.TLSKeyKey])
-		if err != nil {
-			return nil, fmt.Errorf("CA Secret %s cannot be read, and members trust it, so it is not replaced: %w", secret.Name, err)
-		}
-		return ca, nil
+	if !found {
+		return r.createCA(ctx, c, now)
 	}
-	ca, err := pki.NewCA(c.Namespace+"/"+c.Name+" etcd CA", now)
+	st, err := parseCAState(&secret)
 	if err != nil {
-		return nil, err
+		return caState{}, fmt.Errorf("CA Secret %s cannot be read, and members trust it, so it is not replaced: %w", secret.Name, err)
+	}
+	next, why := planCARotation(st, c.Annotations[resources.AnnotationRotateCA], caProgressOf(obs, st), now)
+	if next == caKeep {
+		return st, nil
+	}
+	if err := r.rotateCA(ctx, c, &st, next, now); err != nil {
+		return caState{}, err
+	}
+	r.event(c, corev1.EventTypeNormal, "CARotation", "CA rotation step %s (%s); members trust %d CA(s), the signing CA is valid until %s",
+		next, why, len(st.trusted), st.signing.Cert.NotAfter.UTC().Format(time.RFC3339))
+	return st, nil
+}
+
+func (r *EtcdClusterReconciler) createCA(ctx context.Context, c *etcdv1alpha1.EtcdCluster, now time.Time) (caState, error) {
+	ca, err := newClusterCA(c, now)
+	if err != nil {
+		return caState{}, err
 	}
 	key, err := pki.EncodeKey(ca.Key)
 	if err != nil {
-		return nil, err
+		return caState{}, err
 	}
 	cert := pki.EncodeCert(ca.Cert)
 	s := resources.TLSSecret(c, resources.CASecretName(c), corev1.SecretTypeOpaque,
 		map[string][]byte{resources.TLSCertKey: cert, resources.TLSKeyKey: key, resources.TLSCAKey: cert})
+	s.Annotations = map[string]string{resources.AnnotationRotatedFor: c.Annotations[resources.AnnotationRotateCA]}
 	if err := r.createOwned(ctx, c, s); err != nil {
-		return nil, err
+		return caState{}, err
 	}
 	r.event(c, corev1.EventTypeNormal, "CertificateIssued", "Created the cluster's CA in Secret %s, valid until %s",
 		s.Name, ca.Cert.NotAfter.UTC().Format(time.RFC3339))
-	return ca, nil
+	return caState{secret: s, signing: ca, trusted: []*x509.Certificate{ca.Cert}}, nil
 }
 
-func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.EtcdCluster, ca *pki.CA, lc leafCertificate, now time.Time) error {
+func newClusterCA(c *etcdv1alpha1.EtcdCluster, now time.Time) (*pki.CA, error) {
+	return pki.NewCA(fmt.Sprintf("%s/%s etcd CA %s", c.Namespace, c.Name, now.UTC().Format("2006-01-02T15:04:05Z")), now)
+}
+
+// rotateCA writes one step of a CA rotation into the CA Secret and st.
+func (r *EtcdClusterReconciler) rotateCA(ctx context.Context, c *etcdv1alpha1.EtcdCluster, st *caState, next caStep, now time.Time) error {
+	s := st.secret
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	switch next {
+	case caTrustBoth:
+		ca, err := newClusterCA(c, now)
+		if err != nil {
+			return err
+		}
+		key, err := pki.EncodeKey(ca.Key)
+		if err != nil {
+			return err
+		}
+		s.Data[resources.TLSNextCertKey], s.Data[resources.TLSNextKeyKey] = pki.EncodeCert(ca.Cert), key
+		st.next, st.trusted = ca, []*x509.Certificate{st.signing.Cert, ca.Cert}
+		s.Annotations[resources.AnnotationRotatedFor] = c.Annotations[resources.AnnotationRotateCA]
+	case caSwitch:
+		s.Data[resources.TLSCertKey], s.Data[resources.TLSKeyKey] = s.Data[resources.TLSNextCertKey], s.Data[resources.TLSNextKeyKey]
+		delete(s.Data, resources.TLSNextCertKey)
+		delete(s.Data, resources.TLSNextKeyKey)
+		st.signing, st.next = st.next, nil
+		s.Annotations[resources.AnnotationCASwitchedAt] = now.UTC().Format(time.RFC3339)
+	case caDropOld:
+		st.trusted = []*x509.Certificate{st.signing.Cert}
+		delete(s.Annotations, resources.AnnotationCASwitchedAt)
+	}
+	s.Data[resources.TLSCAKey] = st.bundle()
+	if err := r.Update(ctx, s); err != nil {
+		return fmt.Errorf("write CA Secret %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// caProgressOf is how far the members are in a CA rotation.
+func caProgressOf(obs *observedCluster, st caState) caProgress {
+	p := caProgress{servingSigned: obs.servingSigned}
+	p.switchedAt, _ = time.Parse(time.RFC3339, st.secret.Annotations[resources.AnnotationCASwitchedAt])
+	rs := newRolloutState(obs)
+	sts := obs.statefulSet
+	p.rolledToTrust = sts != nil && rs.known && !rs.active && len(obs.pods) > 0 && len(rs.updated) == len(obs.pods) &&
+		sts.Spec.Template.Annotations[resources.AnnotationTrustedCA] == resources.TrustedCAHash(st.bundle())
+	return p
+}
+
+func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.EtcdCluster, ca caState, lc leafCertificate, now time.Time) error {
 	var secret corev1.Secret
 	found, err := r.getSecret(ctx, c.Namespace, lc.secret, &secret)
 	if err != nil {
 		return err
 	}
 	renewToken := c.Annotations[resources.AnnotationRenewCertificates]
-	why := leafRenewalReason(&secret, found, ca, lc.leaf, renewToken, now)
+	bundle := ca.bundle()
+	why := leafRenewalReason(&secret, found, ca.signing.Cert, bundle, lc.leaf, renewToken, now)
 	if why == "" {
 		return nil
 	}
-	cert, key, err := ca.Issue(lc.leaf, now)
+	cert, key, err := ca.signing.Issue(lc.leaf, now)
 	if err != nil {
 		return err
 	}
@@ -108,7 +179,7 @@ func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.
 		return err
 	}
 	desired := resources.TLSSecret(c, lc.secret, corev1.SecretTypeTLS, map[string][]byte{
-		resources.TLSCertKey: pki.EncodeCert(cert), resources.TLSKeyKey: keyPEM, resources.TLSCAKey: pki.EncodeCert(ca.Cert)})
+		resources.TLSCertKey: pki.EncodeCert(cert), resources.TLSKeyKey: keyPEM, resources.TLSCAKey: bundle})
 	desired.Annotations = map[string]string{resources.AnnotationRenewedFor: renewToken}
 	if !found {
 		err = r.createOwned(ctx, c, desired)
@@ -126,7 +197,7 @@ func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.
 
 // leafRenewalReason says why a leaf Secret must be issued again, or ""
 // when it is current.
-func leafRenewalReason(s *corev1.Secret, found bool, ca *pki.CA, want pki.Leaf, renewToken string, now time.Time) string {
+func leafRenewalReason(s *corev1.Secret, found bool, signer *x509.Certificate, bundle []byte, want pki.Leaf, renewToken string, now time.Time) string {
 	if !found {
 		return "new"
 	}
@@ -134,9 +205,9 @@ func leafRenewalReason(s *corev1.Secret, found bool, ca *pki.CA, want pki.Leaf, 
 	switch {
 	case err != nil:
 		return "the stored certificate could not be read"
-	case !pki.SignedBy(certs[0], ca.Cert):
+	case !pki.SignedBy(certs[0], signer):
 		return "signed by another CA"
-	case !bytes.Equal(s.Data[resources.TLSCAKey], pki.EncodeCert(ca.Cert)):
+	case !bytes.Equal(s.Data[resources.TLSCAKey], bundle):
 		return "trusted CA changed"
 	case !slices.Equal(certs[0].DNSNames, want.DNSNames):
 		return "names changed"
@@ -174,7 +245,7 @@ func (r *EtcdClusterReconciler) observeTLS(ctx context.Context, obs *observedClu
 		reads = append([]read{{resources.CASecretName(c), resources.PurposeCA}}, reads...)
 		reads = append(reads, read{resources.ClientSecretName(c), resources.PurposeClient})
 	}
-	var operatorClient *corev1.Secret
+	var operatorClient, ca *corev1.Secret
 	for _, rd := range reads {
 		var s corev1.Secret
 		found, err := r.getSecret(ctx, c.Namespace, rd.name, &s)
@@ -193,6 +264,8 @@ func (r *EtcdClusterReconciler) observeTLS(ctx context.Context, obs *observedClu
 			operatorClient = &s
 		case resources.PurposeMember:
 			obs.trustedCA = s.Data[resources.TLSCAKey]
+		case resources.PurposeCA:
+			ca = &s
 		}
 	}
 	if operatorClient == nil {
@@ -205,6 +278,9 @@ func (r *EtcdClusterReconciler) observeTLS(ctx context.Context, obs *observedClu
 		return nil
 	}
 	obs.clientTLS = cfg
+	if ca != nil {
+		obs.servingSigned = membersServeSignedBy(ctx, obs, ca)
+	}
 	return nil
 }
 

@@ -167,11 +167,47 @@ func TestLeafRenewalReasons(t *testing.T) {
 		{"unreadable", &corev1.Secret{Data: map[string][]byte{resources.TLSCertKey: []byte("junk")}}, "", "the stored certificate could not be read"},
 	}
 	for _, tt := range tests {
-		if got := leafRenewalReason(tt.secret, true, ca, want, tt.token, now); got != tt.want {
+		if got := leafRenewalReason(tt.secret, true, ca.Cert, pki.EncodeCert(ca.Cert), want, tt.token, now); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
-	if got := leafRenewalReason(nil, false, ca, want, "", now); got != "new" {
+	if got := leafRenewalReason(nil, false, ca.Cert, pki.EncodeCert(ca.Cert), want, "", now); got != "new" {
 		t.Errorf("missing: %q", got)
+	}
+}
+
+func TestCARotationTrustsBothThenSwitchesThenDropsTheOld(t *testing.T) {
+	now := time.Now()
+	old, _ := pki.NewCA("old", now)
+	next, _ := pki.NewCA("new", now)
+	steady := caState{secret: &corev1.Secret{}, signing: old, trusted: []*x509.Certificate{old.Cert}}
+	trustBoth := caState{secret: &corev1.Secret{}, signing: old, next: next, trusted: []*x509.Certificate{old.Cert, next.Cert}}
+	switched := caState{secret: &corev1.Secret{}, signing: next, trusted: []*x509.Certificate{old.Cert, next.Cert}}
+	requested := caState{secret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{resources.AnnotationRotatedFor: "r1"}}},
+		signing: old, trusted: []*x509.Certificate{old.Cert}}
+	aging, _ := pki.NewCA("aging", now.Add(-7*365*24*time.Hour))
+	longAgo := now.Add(-time.Hour)
+
+	tests := []struct {
+		name    string
+		st      caState
+		request string
+		p       caProgress
+		want    caStep
+	}{
+		{"steady, nothing asked", steady, "", caProgress{}, caKeep},
+		{"steady, the request already served", requested, "r1", caProgress{}, caKeep},
+		{"a new request starts by trusting both", requested, "r2", caProgress{}, caTrustBoth},
+		{"a CA with a third of its life left starts one", caState{secret: &corev1.Secret{}, signing: aging, trusted: []*x509.Certificate{aging.Cert}}, "", caProgress{}, caTrustBoth},
+		{"no switch before every member was rolled to trust both", trustBoth, "r2", caProgress{}, caKeep},
+		{"switch once every member trusts both", trustBoth, "r2", caProgress{rolledToTrust: true}, caSwitch},
+		{"the old CA stays while a member serves an old leaf", switched, "r2", caProgress{switchedAt: longAgo}, caKeep},
+		{"the old CA stays for a while after the switch", switched, "r2", caProgress{servingSigned: true, switchedAt: now}, caKeep},
+		{"the old CA goes once every member serves a new leaf", switched, "r2", caProgress{servingSigned: true, switchedAt: longAgo}, caDropOld},
+	}
+	for _, tt := range tests {
+		if got, why := planCARotation(tt.st, tt.request, tt.p, now); got != tt.want {
+			t.Errorf("%s: %q (%s), want %q", tt.name, got, why, tt.want)
+		}
 	}
 }

@@ -52,6 +52,9 @@ type observedCluster struct {
 	// trustedCA is the CA bundle members trust (the member Secret's
 	// ca.crt); its hash is part of the pod template.
 	trustedCA []byte
+	// servingSigned: while a CA rotation waits to drop the old CA, every
+	// member serves a certificate of the signing CA.
+	servingSigned bool
 }
 
 // observe reads the StatefulSet, the member pods and, through the etcd

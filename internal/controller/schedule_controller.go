@@ -35,8 +35,8 @@ type EtcdBackupScheduleReconciler struct {
 	Now func() time.Time
 }
 
-// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules,verbs=get;list;watch
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules/status,verbs=get;patch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules/finalizers,verbs=update
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=create;delete
 

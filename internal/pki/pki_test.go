@@ -127,3 +127,49 @@ func TestClientConfigVerifiesTheServerByNameWhenDialledByIP(t *testing.T) {
 		t.Error("a server certificate from another CA was accepted")
 	}
 }
+
+// A long-lived client follows a CA change once what it loads changes.
+func TestReloadingClientConfigFollowsWhatItLoads(t *testing.T) {
+	now := time.Now()
+	a, _ := NewCA("a", now)
+	b, _ := NewCA("b", now)
+	leafOf := func(ca *CA) tls.Certificate {
+		cert, key, err := ca.Issue(Leaf{CommonName: "member", DNSNames: []string{"main.db.svc"}, Server: true, Client: true}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}
+	}
+	serving := leafOf(a)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	srv.TLS = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil }}
+	srv.StartTLS()
+	defer srv.Close()
+	srv.TLS.Certificates = nil // StartTLS adds its own; a client dialling an IP sends no SNI
+
+	trusted := a
+	load := func() ([]byte, []byte, []byte, error) {
+		cert, key, _ := trusted.Issue(Leaf{CommonName: "client", Client: true}, now)
+		keyPEM, err := EncodeKey(key)
+		return EncodeCert(cert), keyPEM, EncodeCert(trusted.Cert), err
+	}
+	get := func() error {
+		tr := &http.Transport{TLSClientConfig: ReloadingClientConfig(load, "main.db.svc"), DisableKeepAlives: true}
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(); err != nil {
+		t.Fatalf("both on CA a: %v", err)
+	}
+	serving = leafOf(b)
+	if err := get(); err == nil {
+		t.Fatal("a server of CA b was trusted while only a is loaded")
+	}
+	trusted = b
+	if err := get(); err != nil {
+		t.Fatalf("after loading CA b: %v", err)
+	}
+}

@@ -122,8 +122,7 @@ func PodTemplate(c *etcdv1alpha1.EtcdCluster, trustedCA []byte) corev1.PodTempla
 		spec.PriorityClassName = t.PriorityClassName
 	}
 	if c.Spec.TLS != nil {
-		sum := sha256.Sum256(trustedCA)
-		annotations[AnnotationTrustedCA] = hex.EncodeToString(sum[:8])
+		annotations[AnnotationTrustedCA] = TrustedCAHash(trustedCA)
 	}
 	if len(annotations) == 0 {
 		annotations = nil // the template of a cluster without either stays as it was

@@ -1,6 +1,8 @@
 package resources
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +36,25 @@ const AnnotationRenewCertificates = "etcd.quorum.dev/renew-certificates"
 // AnnotationRenewedFor on a leaf Secret records the renew-certificates
 // value it was issued for.
 const AnnotationRenewedFor = "etcd.quorum.dev/renewed-for"
+
+// AnnotationRotateCA on an EtcdCluster asks for its operator-issued CA to
+// be replaced: when its value differs from the one the CA Secret records
+// (AnnotationRotatedFor), a rotation starts.
+const AnnotationRotateCA = "etcd.quorum.dev/rotate-ca"
+
+// Annotations of the CA Secret: the rotate-ca value its last rotation
+// served, and when the leaves were switched to the new CA.
+const (
+	AnnotationRotatedFor   = "etcd.quorum.dev/rotated-for"
+	AnnotationCASwitchedAt = "etcd.quorum.dev/ca-switched-at"
+)
+
+// Keys of the CA Secret holding the CA being introduced while a rotation
+// is in its first step (trusted by members, not yet signing).
+const (
+	TLSNextCertKey = "next.crt"
+	TLSNextKeyKey  = "next.key"
+)
 
 // OperatorClientCN is the common name of the operator's client
 // certificate, as members log it.
@@ -101,6 +122,12 @@ func MemberDNSNames(c *etcdv1alpha1.EtcdCluster) []string {
 		fmt.Sprintf("*.%s.%s.svc", PeerServiceName(c), c.Namespace),
 		svc, fmt.Sprintf("%s.%s", svc, c.Namespace), ClientServiceHost(c),
 		ClientServiceHost(c)+".cluster.local", "localhost")
+}
+
+// TrustedCAHash identifies a trust bundle in the pod template.
+func TrustedCAHash(bundle []byte) string {
+	sum := sha256.Sum256(bundle)
+	return hex.EncodeToString(sum[:8])
 }
 
 // TLSSecret is a certificate Secret of the cluster, owned by it.

@@ -108,17 +108,26 @@ func newEtcdClient(ctx context.Context, c *etcdv1alpha1.EtcdCluster, endpoints [
 
 // clientTLS is how a user's workload reaches a TLS cluster: with the client
 // certificate the operator issued for users (the <cluster>-client-tls
-// Secret), dialling by pod IP with the client Service's name. Nil for a
-// cluster without TLS.
+// Secret), dialling by pod IP with the client Service's name. Like a
+// workload that re-reads its mounted Secret, it reads the Secret on every
+// handshake, so it follows renewals and CA rotations. Nil for a cluster
+// without TLS.
 func clientTLS(ctx context.Context, c *etcdv1alpha1.EtcdCluster) (*tls.Config, error) {
 	if c.Spec.TLS == nil {
 		return nil, nil
 	}
-	var s corev1.Secret
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.ClientSecretName(c)}, &s); err != nil {
+	key := client.ObjectKey{Namespace: c.Namespace, Name: resources.ClientSecretName(c)}
+	load := func() (certPEM, keyPEM, caPEM []byte, err error) {
+		var s corev1.Secret
+		if err := k8sClient.Get(ctx, key, &s); err != nil {
+			return nil, nil, nil, err
+		}
+		return s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], s.Data[resources.TLSCAKey], nil
+	}
+	if _, _, _, err := load(); err != nil {
 		return nil, err
 	}
-	return pki.ClientConfig(s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey], s.Data[resources.TLSCAKey], resources.ClientServiceHost(c))
+	return pki.ReloadingClientConfig(load, resources.ClientServiceHost(c)), nil
 }
 
 func values(m map[string]string) []string {
