@@ -158,14 +158,15 @@ func TestTLSMembersUseHTTPSAndRequireClientCertificates(t *testing.T) {
 	tmpl := StatefulSet(c, 3, []byte("ca one")).Spec.Template
 	env := envOf(tmpl.Spec.Containers[0])
 	for k, want := range map[string]string{
-		"ETCD_LISTEN_CLIENT_URLS":          "https://0.0.0.0:2379",
-		"ETCD_ADVERTISE_CLIENT_URLS":       "https://$(POD_NAME).main-peer.db.svc:2379",
-		"ETCD_INITIAL_ADVERTISE_PEER_URLS": "https://$(POD_NAME).main-peer.db.svc:2380",
-		"ETCD_LISTEN_METRICS_URLS":         "http://0.0.0.0:2381",
-		"ETCD_CLIENT_CERT_AUTH":            "true",
-		"ETCD_PEER_CLIENT_CERT_AUTH":       "true",
-		"ETCD_PEER_CERT_ALLOWED_CN":        "main-member",
-		"ETCD_TRUSTED_CA_FILE":             "/etc/etcd/tls/ca.crt",
+		"ETCD_LISTEN_CLIENT_URLS":                "https://0.0.0.0:2379",
+		"ETCD_ADVERTISE_CLIENT_URLS":             "https://$(POD_NAME).main-peer.db.svc:2379",
+		"ETCD_INITIAL_ADVERTISE_PEER_URLS":       "https://$(POD_NAME).main-peer.db.svc:2380",
+		"ETCD_LISTEN_METRICS_URLS":               "http://0.0.0.0:2381",
+		"ETCD_CLIENT_CERT_AUTH":                  "true",
+		"ETCD_PEER_CLIENT_CERT_AUTH":             "true",
+		"ETCD_PEER_CERT_ALLOWED_CN":              "main-member",
+		"ETCD_TRUSTED_CA_FILE":                   "/etc/etcd/tls/ca.crt",
+		"ETCD_PEER_SKIP_CLIENT_SAN_VERIFICATION": "true",
 	} {
 		if env[k] != want {
 			t.Errorf("%s=%q, want %q", k, env[k], want)
@@ -174,6 +175,11 @@ func TestTLSMembersUseHTTPSAndRequireClientCertificates(t *testing.T) {
 	if PeerURL(c, "main-0") != "https://main-0.main-peer.db.svc:2380" || ClientEndpoint(c) != "https://main.db.svc:2379" {
 		t.Errorf("URLs %s %s", PeerURL(c, "main-0"), ClientEndpoint(c))
 	}
+	c.Spec.Version = "3.5.35"
+	if env := envOf(StatefulSet(c, 3, nil).Spec.Template.Spec.Containers[0]); env["ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION"] != "true" {
+		t.Errorf("etcd 3.5 needs the experimental name of the SAN setting: %v", env)
+	}
+	c.Spec.Version = "3.6.16"
 	other := StatefulSet(c, 3, []byte("ca two")).Spec.Template
 	if TemplateHash(tmpl) == TemplateHash(other) {
 		t.Error("a change of trusted CA does not change the template, so members would not be rolled to read it")

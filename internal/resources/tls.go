@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -160,7 +162,25 @@ func addMemberTLS(c *etcdv1alpha1.EtcdCluster, spec *corev1.PodSpec, container *
 	if OperatorIssuesTLS(c) {
 		env = append(env, corev1.EnvVar{Name: "ETCD_PEER_CERT_ALLOWED_CN", Value: MemberCN(c)})
 	}
+	env = append(env, corev1.EnvVar{Name: peerSkipClientSANEnv(c.Spec.Version), Value: "true"})
 	container.Env = append(container.Env, env...)
+}
+
+// peerSkipClientSANEnv names etcd's setting that skips checking a peer's
+// certificate names against the caller's address through DNS. That check
+// ties peer admission to DNS: a member that starts on a new pod IP is
+// refused until every peer resolves its name to that IP (negative answers
+// are cached), so a learner crash-looped for about 90 s in the e2e suite
+// and a restarted member would wait the same. Peers are still admitted only
+// with a certificate of the cluster's CA (and the member CN). etcd 3.6
+// renamed the setting.
+func peerSkipClientSANEnv(version string) string {
+	if parts := strings.Split(version, "."); len(parts) > 1 {
+		if minor, err := strconv.Atoi(parts[1]); err == nil && parts[0] == "3" && minor < 6 {
+			return "ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION"
+		}
+	}
+	return "ETCD_PEER_SKIP_CLIENT_SAN_VERIFICATION"
 }
 
 // addClientTLS gives a backup Job's container the operator's client
