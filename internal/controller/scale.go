@@ -60,7 +60,10 @@ func (r *EtcdClusterReconciler) executeKubernetesStep(ctx context.Context, obs *
 		if err := r.deleteIfExists(ctx, &corev1.Pod{}, c.Namespace, s.member, s.reason); err != nil {
 			return err
 		}
-		r.event(c, corev1.EventTypeNormal, "MemberRestarted", "Restarting %s on version %s: %s", s.member, c.Spec.Version, s.reason)
+		// The template hash keeps each rollout's events apart: identical
+		// notes would merge into one event's series.
+		r.event(c, corev1.EventTypeNormal, "MemberRestarted", "Restarting %s on version %s (template %s): %s",
+			s.member, c.Spec.Version, obs.statefulSet.Annotations[resources.AnnotationTemplateHash], s.reason)
 		return nil
 	case stepDeleteClaim:
 		return r.deleteIfExists(ctx, &corev1.PersistentVolumeClaim{}, c.Namespace, resources.DataVolumeName+"-"+s.member, s.reason)
