@@ -108,6 +108,11 @@ func rotateCA(c *etcdv1alpha1.EtcdCluster) {
 		g.Expect(newCA.Equal(oldCA)).To(BeFalse(), "the CA was not switched")
 		g.Expect(trusted).To(HaveLen(1), "the old CA is still trusted")
 		g.Expect(trusted[0].Equal(newCA)).To(BeTrue())
+		// The members' template trusts exactly that, and its rollout is over.
+		var sts appsv1.StatefulSet
+		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.StatefulSetName(c)}, &sts)).To(Succeed())
+		g.Expect(sts.Spec.Template.Annotations).To(HaveKeyWithValue(resources.AnnotationTrustedCA, resources.TrustedCAHash(s.Data[resources.TLSCAKey])))
+		g.Expect(sts.Annotations).NotTo(HaveKey(resources.AnnotationRollingTo))
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
 		g.Expect(c.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
 		g.Expect(c.Status.UpdatedMembers).To(BeEquivalentTo(c.Spec.Size))
