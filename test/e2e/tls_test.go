@@ -4,15 +4,19 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -76,8 +80,39 @@ var _ = Describe("A TLS cluster", Label("tls"), func() {
 
 		By("rotating the CA under a writer: trust both, switch, drop the old one")
 		rotateCA(cluster)
+
+		By("finding no key material in the namespace's events or the operator's log")
+		expectNoKeyMaterial(cluster)
 	})
 })
+
+// expectNoKeyMaterial checks that neither the events of the cluster's
+// namespace nor the operator's log hold a PEM block or a piece of the
+// member's private key.
+func expectNoKeyMaterial(c *etcdv1alpha1.EtcdCluster) {
+	GinkgoHelper()
+	var s corev1.Secret
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.MemberSecretName(c)}, &s)).To(Succeed())
+	block, _ := pem.Decode(s.Data[corev1.TLSPrivateKeyKey])
+	Expect(block).NotTo(BeNil())
+	keyPiece := base64.StdEncoding.EncodeToString(block.Bytes)[16:48]
+	forbidden := []string{"-----BEGIN", "LS0tLS1CRUdJT", keyPiece}
+
+	var events eventsv1.EventList
+	Expect(k8sClient.List(ctx, &events, client.InNamespace(c.Namespace))).To(Succeed())
+	Expect(events.Items).NotTo(BeEmpty())
+	for _, e := range events.Items {
+		for _, f := range forbidden {
+			Expect(e.Note).NotTo(ContainSubstring(f), "event %s", e.Reason)
+		}
+	}
+	logs, err := exec.Command(kubectl, "-n", operatorNamespace, "logs", "deployment/"+operatorDeployment, "-c", "manager").CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), string(logs))
+	Expect(string(logs)).To(ContainSubstring(c.Namespace), "the log does not mention the cluster at all")
+	for _, f := range forbidden {
+		Expect(string(logs)).NotTo(ContainSubstring(f))
+	}
+}
 
 // rotateCA asks for a new CA and waits until members trust only it and
 // serve its leaves, after two rolls, with every acknowledged write kept
