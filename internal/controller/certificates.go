@@ -235,53 +235,63 @@ func (r *EtcdClusterReconciler) getSecret(ctx context.Context, namespace, name s
 // observeTLS reads the certificates for status and the operator's client
 // configuration. A missing Secret is an observation: the cluster waits.
 func (r *EtcdClusterReconciler) observeTLS(ctx context.Context, obs *observedCluster) error {
-	c := obs.cluster
-	if c.Spec.TLS == nil {
+	if obs.cluster.Spec.TLS == nil {
 		return nil
 	}
-	type read struct{ name, purpose string }
-	reads := []read{{resources.MemberSecretName(c), resources.PurposeMember}, {resources.OperatorClientSecretName(c), resources.PurposeOperatorClient}}
-	if resources.OperatorIssuesTLS(c) {
-		reads = append([]read{{resources.CASecretName(c), resources.PurposeCA}}, reads...)
-		reads = append(reads, read{resources.ClientSecretName(c), resources.PurposeClient})
+	secrets, err := r.readTLSSecrets(ctx, obs)
+	if err != nil {
+		return err
 	}
-	var operatorClient, ca *corev1.Secret
-	for _, rd := range reads {
-		var s corev1.Secret
-		found, err := r.getSecret(ctx, c.Namespace, rd.name, &s)
-		if err != nil {
-			return err
-		}
-		if !found {
-			obs.tlsMissing = append(obs.tlsMissing, rd.name)
-			continue
-		}
-		if cs, ok := certificateStatus(&s, rd.purpose, resources.OperatorIssuesTLS(c)); ok {
-			obs.certificates = append(obs.certificates, cs)
-		}
-		switch rd.purpose {
-		case resources.PurposeOperatorClient:
-			operatorClient = &s
-		case resources.PurposeMember:
-			obs.trustedCA = s.Data[resources.TLSCAKey]
-		case resources.PurposeCA:
-			ca = &s
-		}
+	if member := secrets[resources.PurposeMember]; member != nil {
+		obs.trustedCA = member.Data[resources.TLSCAKey]
 	}
+	operatorClient := secrets[resources.PurposeOperatorClient]
 	if operatorClient == nil {
 		return nil
 	}
 	cfg, err := pki.ClientConfig(operatorClient.Data[resources.TLSCertKey], operatorClient.Data[resources.TLSKeyKey],
-		operatorClient.Data[resources.TLSCAKey], resources.ClientServiceHost(c))
+		operatorClient.Data[resources.TLSCAKey], resources.ClientServiceHost(obs.cluster))
 	if err != nil {
 		obs.tlsErr = fmt.Errorf("Secret %s: %w", operatorClient.Name, err)
 		return nil
 	}
 	obs.clientTLS = cfg
-	if ca != nil {
+	if ca := secrets[resources.PurposeCA]; ca != nil {
 		obs.servingSigned = membersServeSignedBy(ctx, obs, ca)
 	}
 	return nil
+}
+
+// readTLSSecrets reads the cluster's certificate Secrets by purpose,
+// noting in obs the ones missing and, for status, each one's expiry.
+func (r *EtcdClusterReconciler) readTLSSecrets(ctx context.Context, obs *observedCluster) (map[string]*corev1.Secret, error) {
+	c := obs.cluster
+	names := map[string]string{
+		resources.PurposeMember:         resources.MemberSecretName(c),
+		resources.PurposeOperatorClient: resources.OperatorClientSecretName(c),
+	}
+	purposes := []string{resources.PurposeMember, resources.PurposeOperatorClient}
+	if resources.OperatorIssuesTLS(c) {
+		names[resources.PurposeCA], names[resources.PurposeClient] = resources.CASecretName(c), resources.ClientSecretName(c)
+		purposes = []string{resources.PurposeCA, resources.PurposeMember, resources.PurposeOperatorClient, resources.PurposeClient}
+	}
+	out := map[string]*corev1.Secret{}
+	for _, purpose := range purposes {
+		var s corev1.Secret
+		found, err := r.getSecret(ctx, c.Namespace, names[purpose], &s)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			obs.tlsMissing = append(obs.tlsMissing, names[purpose])
+			continue
+		}
+		if cs, ok := certificateStatus(&s, purpose, resources.OperatorIssuesTLS(c)); ok {
+			obs.certificates = append(obs.certificates, cs)
+		}
+		out[purpose] = &s
+	}
+	return out, nil
 }
 
 // certificateStatus is what status says of one certificate Secret; the
