@@ -66,17 +66,26 @@ func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !equality.Semantic.DeepEqual(before.Status, b.Status) {
-		// The optimistic lock refuses a write based on a stale read: a
-		// backup that already ended must never be started again.
-		if err := r.Status().Patch(ctx, &b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, fmt.Errorf("patch backup status: %w", err)
-		}
+	if err := r.patchStatus(ctx, before, &b); err != nil {
+		return ctrl.Result{}, err
 	}
 	if finished(&b) {
 		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
 	}
 	return result, nil
+}
+
+// patchStatus writes the backup's status if it changed. The optimistic lock
+// refuses a write based on a stale read: a backup that already ended must
+// never be started again.
+func (r *EtcdBackupReconciler) patchStatus(ctx context.Context, before, b *etcdv1alpha1.EtcdBackup) error {
+	if equality.Semantic.DeepEqual(before.Status, b.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patch backup status: %w", err)
+	}
+	return nil
 }
 
 // SnapshotFinalizer on an EtcdBackup deletes its snapshot (object or file)
@@ -91,6 +100,13 @@ const SnapshotFinalizer = "etcd.quorum.dev/delete-snapshot"
 func (r *EtcdBackupReconciler) deleteSnapshot(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(b, SnapshotFinalizer) {
 		return ctrl.Result{}, nil
+	}
+	uploading, err := r.finishUpload(ctx, b)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if uploading {
+		return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
 	}
 	if b.Status.Phase == etcdv1alpha1.BackupSucceeded {
 		var job batchv1.Job
@@ -121,6 +137,32 @@ func (r *EtcdBackupReconciler) deleteSnapshot(ctx context.Context, b *etcdv1alph
 	return ctrl.Result{}, r.Patch(ctx, b, client.MergeFrom(before))
 }
 
+// finishUpload lets a backup deleted while its Job still runs end that
+// Job and record how it went, so a snapshot it wrote is deleted with it
+// instead of being left with no backup naming it. It reports whether the
+// Job still runs. A backup whose Job never started wrote nothing.
+func (r *EtcdBackupReconciler) finishUpload(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (bool, error) {
+	if finished(b) {
+		return false, nil
+	}
+	var job batchv1.Job
+	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: resources.BackupJobName(b)}, &job)
+	if err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	before := b.DeepCopy()
+	if _, err := r.observeJob(ctx, b, &job); err != nil {
+		return false, err
+	}
+	if err := r.patchStatus(ctx, before, b); err != nil {
+		return false, err
+	}
+	if b.Status.Phase == etcdv1alpha1.BackupFailed {
+		return false, r.stopUnfinishedJob(ctx, b)
+	}
+	return !finished(b), nil
+}
+
 // stopUnfinishedJob deletes the Job of a failed backup that still runs (its
 // pod cannot start and would wait forever). It runs only after the failure
 // is recorded, so the Job is never started again.
@@ -149,14 +191,20 @@ func (r *EtcdBackupReconciler) advance(ctx context.Context, b *etcdv1alpha1.Etcd
 	if err != nil {
 		return r.start(ctx, b)
 	}
+	return r.observeJob(ctx, b, &job)
+}
+
+// observeJob records how the backup's Job is going: done, failed, stuck,
+// or still taking the snapshot.
+func (r *EtcdBackupReconciler) observeJob(ctx context.Context, b *etcdv1alpha1.EtcdBackup, job *batchv1.Job) (ctrl.Result, error) {
 	switch {
-	case jobCondition(&job, batchv1.JobComplete):
-		return ctrl.Result{}, r.succeed(ctx, b, &job)
-	case jobCondition(&job, batchv1.JobFailed):
-		r.fail(b, "the backup failed: "+r.lastPodMessage(ctx, &job))
+	case jobCondition(job, batchv1.JobComplete):
+		return ctrl.Result{}, r.succeed(ctx, b, job)
+	case jobCondition(job, batchv1.JobFailed):
+		r.fail(b, "the backup failed: "+r.lastPodMessage(ctx, job))
 		return ctrl.Result{}, nil
 	}
-	if why, stuck := r.stuckPod(ctx, &job); stuck {
+	if why, stuck := r.stuckPod(ctx, job); stuck {
 		r.fail(b, "the backup pod cannot start: "+why)
 		return ctrl.Result{}, nil
 	}

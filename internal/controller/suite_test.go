@@ -19,7 +19,7 @@ import (
 	"github.com/quorum-operator/quorum/internal/testenv"
 )
 
-// The suite runs the reconciler in a manager against a real kube-apiserver
+// The suite runs the reconcilers in a manager against a real kube-apiserver
 // and etcd (envtest). No kubelet runs there, so member pods never start:
 // tests create pods themselves where they need them, and etcd's answers
 // come from the fake.
@@ -57,6 +57,12 @@ var _ = BeforeSuite(func() {
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: fakeEtcd.Factory(),
 		Secrets:     k8sClient,
+	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&EtcdBackupReconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   scheme,
+		Recorder: mgr.GetEventRecorder("quorum"),
+		JobImage: "quorum:envtest",
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
