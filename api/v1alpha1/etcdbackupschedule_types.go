@@ -94,7 +94,3 @@ type EtcdBackupScheduleList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []EtcdBackupSchedule `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&EtcdBackupSchedule{}, &EtcdBackupScheduleList{})
-}

@@ -252,7 +252,7 @@ func (r *EtcdClusterReconciler) observeTLS(ctx context.Context, obs *observedClu
 	cfg, err := pki.ClientConfig(operatorClient.Data[resources.TLSCertKey], operatorClient.Data[resources.TLSKeyKey],
 		operatorClient.Data[resources.TLSCAKey], resources.ClientServiceHost(obs.cluster))
 	if err != nil {
-		obs.tlsErr = fmt.Errorf("Secret %s: %w", operatorClient.Name, err)
+		obs.tlsErr = fmt.Errorf("the operator's client certificate (Secret %s) cannot be used: %w", operatorClient.Name, err)
 		return nil
 	}
 	obs.clientTLS = cfg

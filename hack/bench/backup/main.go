@@ -130,7 +130,7 @@ func newBench(ctx context.Context, etcdctl, version string) (*bench, error) {
 func (b *bench) setUpS3(ctx context.Context) error {
 	var nodes corev1.NodeList
 	if err := b.kube.List(ctx, &nodes); err != nil || len(nodes.Items) == 0 {
-		return fmt.Errorf("no node to find the S3 server on: %v", err)
+		return fmt.Errorf("no node to find the S3 server on: %w", err)
 	}
 	var address string
 	for _, a := range nodes.Items[0].Status.Addresses {
@@ -244,7 +244,7 @@ func (b *bench) etcdctlSnapshot(endpoint string) (time.Duration, error) {
 	start := time.Now()
 	out, err := exec.Command(b.etcdctl, "--endpoints="+endpoint, "snapshot", "save", filepath.Join(dir, "snap.db")).CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("etcdctl snapshot save: %v: %s", err, out)
+		return 0, fmt.Errorf("etcdctl snapshot save: %w: %s", err, out)
 	}
 	return time.Since(start), nil
 }
