@@ -25,11 +25,13 @@ COREDNS_VERSION := $(call tool_version,hack/tools/coredns/go.mod,github.com/core
 LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-provisioner/go.mod,github.com/rancher/local-path-provisioner)
 # A real S3-compatible server for the backup tests and the local cluster.
 VERSITYGW_VERSION := $(call tool_version,hack/tools/versitygw/go.mod,github.com/versity/versitygw)
+GOLANGCI_LINT_VERSION := $(call tool_version,hack/tools/golangci-lint/go.mod,github.com/golangci/golangci-lint/v2)
 
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
 LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
 VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
+GOLANGCI_LINT := $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 # Programs of hack/localcluster; rebuilt when their source changes.
 LOCALCLUSTER_BIN := $(LOCALBIN)/localcluster
 LOCALCLUSTER_SRC := $(shell find hack/localcluster -name '*.go' -o -name go.mod -o -name go.sum)
@@ -77,7 +79,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/localcluster; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -89,6 +91,11 @@ verify: manifests generate tidy render ## Fail when generated files are stale, g
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "Unformatted Go files:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- . || { echo "Generated files or go.mod/go.sum are stale: run 'make manifests generate tidy' and commit."; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum hack)" || { echo "Untracked generated files:"; git status --porcelain --untracked-files=all -- api config hack; exit 1; }
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml) on the operator, the tests and the benches.
+	$(GOLANGCI_LINT) run ./...
+	cd hack/localcluster && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: test
 test: manifests generate fmt vet envtest-assets $(VERSITYGW) ## Run unit tests and the envtest suites (real kube-apiserver and etcd, a real S3 server).
@@ -108,6 +115,9 @@ run: manifests generate ## Run the manager on this machine against the cluster K
 
 .PHONY: tools
 tools: $(CONTROLLER_GEN) envtest-assets ## Build every tool the tests need.
+
+$(GOLANGCI_LINT):
+	hack/build-tool.sh hack/tools/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $@
 
 $(CONTROLLER_GEN):
 	hack/build-tool.sh hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen $@
