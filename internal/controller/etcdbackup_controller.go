@@ -66,24 +66,26 @@ func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.patchStatus(ctx, before, &b); err != nil {
+	if err := r.recordProgress(ctx, before, &b); err != nil {
 		return ctrl.Result{}, err
 	}
 	if finished(&b) {
-		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
+		return ctrl.Result{}, nil
 	}
 	return result, nil
 }
 
-// patchStatus writes the backup's status if it changed. The optimistic lock
-// refuses a write based on a stale read: a backup that already ended must
-// never be started again.
-func (r *EtcdBackupReconciler) patchStatus(ctx context.Context, before, b *etcdv1alpha1.EtcdBackup) error {
-	if equality.Semantic.DeepEqual(before.Status, b.Status) {
-		return nil
+// recordProgress writes the backup's status if it changed, and stops the
+// Job of a backup that has ended. The optimistic lock refuses a write based
+// on a stale read: a backup that already ended must never be started again.
+func (r *EtcdBackupReconciler) recordProgress(ctx context.Context, before, b *etcdv1alpha1.EtcdBackup) error {
+	if !equality.Semantic.DeepEqual(before.Status, b.Status) {
+		if err := r.Status().Patch(ctx, b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return fmt.Errorf("patch backup status: %w", err)
+		}
 	}
-	if err := r.Status().Patch(ctx, b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("patch backup status: %w", err)
+	if finished(b) {
+		return r.stopUnfinishedJob(ctx, b)
 	}
 	return nil
 }
@@ -154,11 +156,8 @@ func (r *EtcdBackupReconciler) finishUpload(ctx context.Context, b *etcdv1alpha1
 	if _, err := r.observeJob(ctx, b, &job); err != nil {
 		return false, err
 	}
-	if err := r.patchStatus(ctx, before, b); err != nil {
+	if err := r.recordProgress(ctx, before, b); err != nil {
 		return false, err
-	}
-	if b.Status.Phase == etcdv1alpha1.BackupFailed {
-		return false, r.stopUnfinishedJob(ctx, b)
 	}
 	return !finished(b), nil
 }
