@@ -60,6 +60,17 @@ help: ## Show every target with what it does.
 
 ##@ Development
 
+# Debian packages: every target a user may type first depends on the install
+# step as its first prerequisite, so nothing is built or run before what it
+# needs is there (hack/check-prereqs.sh proves it for README's commands).
+.PHONY: prereqs
+prereqs: ## Install the Debian packages the build and 'make test' need (idempotent, quick when all are there).
+	hack/install-prereqs.sh
+
+.PHONY: prereqs-cluster
+prereqs-cluster: ## Install the Debian packages the local cluster needs as well.
+	hack/install-prereqs.sh cluster
+
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the RBAC role from the code's markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
@@ -87,24 +98,25 @@ render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC
 	$(KUBE_BIN)/kubectl kustomize config/default > dist/install.yaml
 
 .PHONY: verify
-verify: manifests generate tidy render ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
+verify: prereqs manifests generate tidy render ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "Unformatted Go files:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- . || { echo "Generated files or go.mod/go.sum are stale: run 'make manifests generate tidy' and commit."; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum hack)" || { echo "Untracked generated files:"; git status --porcelain --untracked-files=all -- api config hack; exit 1; }
+	hack/check-prereqs.sh
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml) on the operator, the tests and the benches.
+lint: prereqs $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml) on the operator, the tests and the benches.
 	$(GOLANGCI_LINT) run ./...
 	cd hack/localcluster && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest-assets $(VERSITYGW) ## Run unit tests and the envtest suites (real kube-apiserver and etcd, a real S3 server).
+test: prereqs manifests generate fmt vet envtest-assets $(VERSITYGW) ## Run unit tests and the envtest suites (real kube-apiserver and etcd, a real S3 server).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" VERSITYGW="$(VERSITYGW)" go test $(UNIT_PACKAGES) -coverprofile cover.out
 
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager binary into bin/.
+build: prereqs manifests generate fmt vet ## Build the manager binary into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd
 
 .PHONY: run
@@ -190,7 +202,7 @@ $(IMAGES_DIR)/etcd-%-server-only.tar: $(LOCALCLUSTER_BIN)/image $(LOCALBIN)/etcd
 	$(LOCALCLUSTER_BIN)/image --name gcr.io/etcd-development/etcd:$* --out $@ --cmd /usr/local/bin/etcd \
 		--add /usr/local/bin/etcd=$(LOCALBIN)/etcd-$*/etcd --dir /var/lib/etcd --dir /tmp
 
-$(IMAGES_DIR)/busybox.tar: $(LOCALCLUSTER_BIN)/image
+$(IMAGES_DIR)/busybox.tar: $(LOCALCLUSTER_BIN)/image | prereqs-cluster
 	@mkdir -p $(@D)
 	$(LOCALCLUSTER_BIN)/image --name quorum.local/busybox:1 --out $@ --cmd /bin/sh --add /bin/busybox=/bin/busybox \
 		$(foreach a,sh mkdir rm ls cat,--link /bin/$(a)=busybox)
@@ -202,31 +214,34 @@ image: $(LOCALCLUSTER_BIN)/image ## Build the operator image ($(IMG)) into bin/i
 	$(LOCALCLUSTER_BIN)/image --name $(IMG) --out $(IMAGES_DIR)/manager.tar --add /manager=$(LOCALBIN)/manager-linux \
 		--cmd /manager --user 65532:65532
 
+# The demo needs only the current etcd; the upgrade tests also start from the
+# older releases, which test-e2e builds and imports itself.
+CLUSTER_IMAGES = $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/etcd-$(ETCD_VERSION).tar $(IMAGES_DIR)/busybox.tar
+E2E_IMAGES = $(IMAGES_DIR)/etcd-$(ETCD_PREVIOUS_MINOR_VERSION)-server-only.tar $(IMAGES_DIR)/etcd-$(ETCD_PREVIOUS_PATCH_VERSION)-server-only.tar
+
 .PHONY: images
-images: image $(IMAGES_DIR)/pause.tar $(IMAGES_DIR)/etcd-$(ETCD_VERSION).tar $(IMAGES_DIR)/busybox.tar \
-	$(IMAGES_DIR)/etcd-$(ETCD_PREVIOUS_MINOR_VERSION)-server-only.tar $(IMAGES_DIR)/etcd-$(ETCD_PREVIOUS_PATCH_VERSION)-server-only.tar ## Build every image the local cluster and the tests use.
+images: prereqs-cluster image $(CLUSTER_IMAGES) $(E2E_IMAGES) ## Build every image the local cluster and the tests use.
 
 .PHONY: cluster-up
-cluster-up: $(CLUSTER_BINARIES) images ## Start the local single-node Kubernetes (idempotent); KUBECONFIG is bin/kubeconfig.
-	hack/install-prereqs.sh cluster
+cluster-up: prereqs-cluster $(CLUSTER_BINARIES) image $(CLUSTER_IMAGES) ## Start the local single-node Kubernetes (idempotent); KUBECONFIG is bin/kubeconfig.
 	$(CLUSTER_ENV) hack/localcluster/up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local cluster and remove everything it added; fails if anything remains.
+cluster-down: prereqs-cluster ## Stop the local cluster and remove everything it added; fails if anything remains.
 	$(CLUSTER_ENV) hack/localcluster/down.sh
 
 .PHONY: load-image
-load-image: image ## Import the operator image into the local cluster's containerd.
+load-image: prereqs-cluster image ## Import the operator image into the local cluster's containerd.
 	ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $(IMAGES_DIR)/manager.tar >/dev/null
 
 .PHONY: deploy
-deploy: manifests load-image ## Deploy the operator from config/default with the locally built image, and restart it.
+deploy: prereqs-cluster manifests load-image ## Deploy the operator from config/default with the locally built image, and restart it.
 	$(KUBE_BIN)/kubectl kustomize config/default | $(KUBECTL_LOCAL) apply --server-side --force-conflicts -f -
 	$(KUBECTL_LOCAL) -n quorum-system rollout restart deployment/quorum-controller-manager
 	$(KUBECTL_LOCAL) -n quorum-system rollout status deployment/quorum-controller-manager --timeout=180s
 
 .PHONY: demo
-demo: cluster-up deploy ## On a fresh machine: the local cluster, the operator, and a sample 3-member EtcdCluster.
+demo: prereqs-cluster cluster-up deploy ## On a fresh machine: the local cluster, the operator, and a sample 3-member EtcdCluster.
 	$(KUBECTL_LOCAL) apply -f config/samples/etcd_v1alpha1_etcdcluster.yaml
 	$(KUBECTL_LOCAL) wait etcdcluster/example --for=condition=Available --timeout=300s
 	$(KUBECTL_LOCAL) get etcdcluster,statefulset,pods,pvc -o wide
@@ -235,24 +250,28 @@ demo: cluster-up deploy ## On a fresh machine: the local cluster, the operator, 
 	@echo "           kubectl exec example-0 -- etcdctl endpoint status --cluster -w table"
 	@echo "Stop all:  make cluster-down"
 
+.PHONY: load-e2e-images
+load-e2e-images: prereqs-cluster $(E2E_IMAGES) ## Import the older etcd releases the upgrade tests start from.
+	for tar in $(E2E_IMAGES); do ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $$tar >/dev/null; done
+
 .PHONY: test-e2e
-test-e2e: manifests load-image $(KUBE_BIN)/kubectl ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+test-e2e: prereqs-cluster manifests load-image load-e2e-images $(KUBE_BIN)/kubectl ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
 		go test ./test/e2e/ -v -count=1 -timeout 40m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
 
 .PHONY: bench
-bench: $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcdctl ## Print create and scale times (median of 3) on the local cluster, with a plain StatefulSet as the floor.
+bench: prereqs-cluster $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcdctl ## Print create and scale times (median of 3) on the local cluster, with a plain StatefulSet as the floor.
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl ETCDCTL=$(ETCD_BIN)/etcdctl hack/bench/lifecycle.sh
 
 .PHONY: bench-upgrade
-bench-upgrade: ## Print rolling-upgrade time for 3 members and the longest write gap (median of 3) on the local cluster.
+bench-upgrade: prereqs-cluster ## Print rolling-upgrade time for 3 members and the longest write gap (median of 3) on the local cluster.
 	KUBECONFIG=$(KUBECONFIG_LOCAL) go run ./hack/bench/rollout -from $(ETCD_PREVIOUS_PATCH_VERSION:v%=%) -to $(ETCD_VERSION:v%=%)
 	KUBECONFIG=$(KUBECONFIG_LOCAL) go run ./hack/bench/rollout -from $(ETCD_PREVIOUS_MINOR_VERSION:v%=%) -to $(ETCD_VERSION:v%=%)
 
 .PHONY: bench-backup
-bench-backup: $(ETCD_BIN)/etcdctl ## Print backup time against etcdctl snapshot save (ratio) and restore time, on a 100 MiB DB on the local cluster.
+bench-backup: prereqs-cluster $(ETCD_BIN)/etcdctl ## Print backup time against etcdctl snapshot save (ratio) and restore time, on a 100 MiB DB on the local cluster.
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(LOCAL_S3) go run ./hack/bench/backup -etcdctl $(ETCD_BIN)/etcdctl -version $(ETCD_VERSION:v%=%)
 
 .PHONY: clean
