@@ -16,7 +16,8 @@ import (
 
 // ensureServices keeps the peer and client Services and the disruption
 // budget as built; they hold no data, so updating them is always safe.
-func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, c *etcdv1alpha1.EtcdCluster) error {
+func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, obs *observedCluster) error {
+	c := obs.cluster
 	for _, desired := range []*corev1.Service{resources.PeerService(c), resources.ClientService(c)} {
 		svc := &corev1.Service{ObjectMeta: desired.ObjectMeta}
 		if err := r.applyOwned(ctx, c, svc, func() {

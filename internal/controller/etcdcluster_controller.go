@@ -118,7 +118,7 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (step, error) {
 	c := obs.cluster
 	// Services first: members find each other through the peer Service.
-	if err := r.ensureServices(ctx, c); err != nil {
+	if err := r.ensureServices(ctx, obs); err != nil {
 		return step{}, err
 	}
 	if err := r.ensureCertificates(ctx, obs, time.Now()); err != nil {
