@@ -186,7 +186,15 @@ type EtcdBackupStatus struct {
 
 // EtcdBackup is one snapshot of an EtcdCluster.
 //
+// Its name is at most 56 characters: the Jobs that take and delete its
+// snapshot are <name>-backup and <name>-delete (7 more), and a Job's name
+// must fit the label batch.kubernetes.io/job-name of its pods, 63
+// characters, or the Job is refused and the backup retried in a loop. The
+// rule runs only on create, so a backup stored before it can still lose
+// its finalizer.
+//
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 56",optionalOldSelf=true,message="the name of an EtcdBackup is at most 56 characters: its Jobs are named <name>-backup and <name>-delete, and a Job's name must fit the 63-character label job-name on its pods",fieldPath=".metadata.name"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=quorum
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.clusterName`

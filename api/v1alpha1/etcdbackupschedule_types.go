@@ -71,7 +71,12 @@ type EtcdBackupScheduleStatus struct {
 
 // EtcdBackupSchedule takes EtcdBackups of a cluster on a cron schedule.
 //
+// Its name is at most 45 characters: its backups are named
+// <name>-<Unix time of the slot> (a dash and 10 digits until the year 2286),
+// and an EtcdBackup's name is at most 56. The rule runs only on create.
+//
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 45",optionalOldSelf=true,message="the name of an EtcdBackupSchedule is at most 45 characters: its backups are named <name>-<10-digit Unix time>, and an EtcdBackup's name is at most 56 characters",fieldPath=".metadata.name"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=quorum
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
