@@ -3,10 +3,14 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/conversion"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -43,15 +47,55 @@ func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, obs *observe
 }
 
 // applyOwned creates obj, or updates the existing one, after mutate set the
-// fields the operator owns, with the cluster as its controller.
+// fields the operator owns, with the cluster as its controller. It writes
+// only when one of those fields differs from the stored object
+// (ownedFieldsEqual), so a pass over a cluster that is as it should be
+// writes nothing.
 func (r *EtcdClusterReconciler) applyOwned(ctx context.Context, c *etcdv1alpha1.EtcdCluster, obj client.Object, mutate func()) error {
-	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+	err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+	if apierrors.IsNotFound(err) {
 		mutate()
-		return controllerutil.SetControllerReference(c, obj, r.Scheme)
-	}); err != nil {
-		return fmt.Errorf("apply %T %s: %w", obj, obj.GetName(), err)
+		if err := r.createOwned(ctx, c, obj); err != nil {
+			return fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get %T %s: %w", obj, obj.GetName(), err)
+	}
+	stored := obj.DeepCopyObject()
+	mutate()
+	if err := controllerutil.SetControllerReference(c, obj, r.Scheme); err != nil {
+		return err
+	}
+	if ownedFieldsEqual(obj, stored) {
+		return nil
+	}
+	if err := r.Update(ctx, obj); err != nil {
+		return fmt.Errorf("update %T %s: %w", obj, obj.GetName(), err)
 	}
 	return nil
+}
+
+// ownedEquality compares what mutate made of a stored object with the
+// stored object. A field mutate leaves empty (an empty string, a nil
+// pointer, list or map) is the API server's to fill: a default such as a
+// port's protocol, or an allocation such as a Service's clusterIP. The
+// builders leave those out, so a whole-object comparison found a change
+// on every pass and wrote every Service each time. Everything mutate sets
+// is compared: numbers and booleans as they are, and string maps (labels,
+// selectors, annotations, ConfigMap data) whole, so a key the operator
+// dropped is dropped from the stored object too.
+var ownedEquality = func() conversion.Equalities {
+	e := equality.Semantic.Copy()
+	if err := e.AddFunc(maps.Equal[map[string]string, map[string]string]); err != nil {
+		panic(err)
+	}
+	return e
+}()
+
+func ownedFieldsEqual(mutated, stored runtime.Object) bool {
+	return ownedEquality.DeepDerivative(mutated, stored)
 }
 
 // ensureCreated creates the bootstrap ConfigMap and the StatefulSet of a new

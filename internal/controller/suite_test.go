@@ -27,6 +27,9 @@ var (
 	ctx       context.Context
 	k8sClient client.Client
 	fakeEtcd  *etcd.Fake
+	// apiCalls records what the EtcdCluster reconciler asks of the API
+	// server, so tests can count its writes.
+	apiCalls = &callRecorder{}
 )
 
 func TestControllers(t *testing.T) {
@@ -52,7 +55,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	fakeEtcd = &etcd.Fake{}
 	Expect((&EtcdClusterReconciler{
-		Client:      mgr.GetClient(),
+		Client:      apiCalls.wrap(mgr.GetClient()),
 		Scheme:      scheme,
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: fakeEtcd.Factory(),
