@@ -29,12 +29,31 @@ type MemberStatus struct {
 	RaftIndex uint64 // the last raft entry the member has
 	Applied   uint64 // the last raft entry it has applied to its store
 	IsLearner bool
-	Errors    []string
+	// Errors are what the member reports as wrong with itself ("etcdserver:
+	// no leader"). Cluster alarms are not among them: see Alarms.
+	Errors []string
+	// Alarms are the cluster's raised alarms as this member reports them.
+	// etcd lists them among a status answer's errors on every member; they
+	// say the cluster refuses writes (NOSPACE) or found corruption, not
+	// that this member is unhealthy.
+	Alarms []Alarm
 	// StorageVersion is the data's schema version (3.6+; empty before).
 	StorageVersion string
 	// DowngradeTarget is the minor version a downgrade is enabled to
 	// ("3.5"), empty when none is (3.6+).
 	DowngradeTarget string
+}
+
+// Alarm types etcd raises.
+const (
+	AlarmNoSpace = "NOSPACE"
+	AlarmCorrupt = "CORRUPT"
+)
+
+// Alarm is one raised alarm: its type and the member that raised it.
+type Alarm struct {
+	MemberID uint64
+	Type     string
 }
 
 // Client is what the controllers ask of one etcd cluster.
@@ -59,6 +78,8 @@ type Client interface {
 	// the minor version target ("3.5"): etcd lowers the cluster and storage
 	// versions, after which members may be restarted on the older release.
 	EnableDowngrade(ctx context.Context, target string) error
+	// DisarmAlarm clears an alarm the member with that ID raised.
+	DisarmAlarm(ctx context.Context, alarm Alarm) error
 	// Close releases the connections.
 	Close() error
 }

@@ -58,6 +58,7 @@ func (f *Fake) Status(_ context.Context, endpoint string) (*MemberStatus, error)
 		return nil, fmt.Errorf("status of etcd member at %s: unreachable", endpoint)
 	}
 	copied := *s
+	copied.Alarms = slices.Clone(s.Alarms)
 	return &copied, nil
 }
 
@@ -137,3 +138,17 @@ func (f *Fake) EnableDowngrade(_ context.Context, target string) error {
 }
 
 func (f *Fake) Close() error { return nil }
+
+// DisarmAlarm clears the alarm from every member's status.
+func (f *Fake) DisarmAlarm(_ context.Context, alarm Alarm) error {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return f.Err
+	}
+	for _, s := range f.Statuses {
+		s.Alarms = slices.DeleteFunc(s.Alarms, func(a Alarm) bool { return a == alarm })
+	}
+	f.Calls = append(f.Calls, fmt.Sprintf("disarm %s %d", alarm.Type, alarm.MemberID))
+	return nil
+}

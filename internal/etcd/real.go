@@ -66,7 +66,7 @@ func (r *realClient) Status(ctx context.Context, endpoint string) (*MemberStatus
 	if err != nil {
 		return nil, fmt.Errorf("status of etcd member at %s: %w", endpoint, err)
 	}
-	return &MemberStatus{
+	st := &MemberStatus{
 		MemberID:  resp.Header.MemberId,
 		ClusterID: resp.Header.ClusterId,
 		Leader:    resp.Leader,
@@ -76,11 +76,23 @@ func (r *realClient) Status(ctx context.Context, endpoint string) (*MemberStatus
 		RaftIndex: resp.RaftIndex,
 		Applied:   resp.RaftAppliedIndex,
 		IsLearner: resp.IsLearner,
-		Errors:    resp.Errors,
 
 		StorageVersion:  resp.StorageVersion,
 		DowngradeTarget: downgradeTarget(resp.DowngradeInfo),
-	}, nil
+	}
+	st.Errors, st.Alarms = SplitAlarms(resp.Errors)
+	return st, nil
+}
+
+func (r *realClient) DisarmAlarm(ctx context.Context, alarm Alarm) error {
+	t, ok := pb.AlarmType_value[alarm.Type]
+	if !ok {
+		return fmt.Errorf("disarm etcd alarm: unknown alarm type %q", alarm.Type)
+	}
+	if _, err := r.c.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: alarm.MemberID, Alarm: pb.AlarmType(t)}); err != nil {
+		return fmt.Errorf("disarm etcd alarm %s of member %x: %w", alarm.Type, alarm.MemberID, err)
+	}
+	return nil
 }
 
 func downgradeTarget(info *pb.DowngradeInfo) string {
