@@ -27,6 +27,7 @@ import (
 	"github.com/quorum-operator/quorum/internal/controller"
 	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/failpoint"
+	"github.com/quorum-operator/quorum/internal/memberguard"
 	"github.com/quorum-operator/quorum/internal/restore"
 )
 
@@ -49,6 +50,8 @@ func main() {
 			os.Exit(backup.Command(os.Args[2:]))
 		case "restore":
 			os.Exit(restore.Command(os.Args[2:]))
+		case "member-guard":
+			os.Exit(memberguard.Command(os.Args[2:]))
 		}
 	}
 

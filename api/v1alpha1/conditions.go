@@ -16,6 +16,11 @@ const (
 	// ConditionUpgrading is True while members run another version or pod
 	// template than the spec asks for; its message gives the progress.
 	ConditionUpgrading = "Upgrading"
+	// ConditionAlarm is True while etcd has an alarm raised: NOSPACE (the
+	// database reached its quota; etcd refuses writes until the alarm is
+	// disarmed) or CORRUPT. An alarm is not a loss of quorum: reads are
+	// served and the operator still acts.
+	ConditionAlarm = "Alarm"
 )
 
 // Condition reasons. Each is a CamelCase word a user can search for.
@@ -44,4 +49,16 @@ const (
 	// spec.bootstrap.fromBackup (missing, or its SHA-256 does not match);
 	// no member starts.
 	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonNoSpace: etcd's NOSPACE alarm is raised; raise
+	// spec.options.quotaBackendBytes (or compact and defragment) and the
+	// operator disarms it once every member's database fits its quota.
+	ReasonNoSpace = "NoSpace"
+	// ReasonCorrupt: etcd's CORRUPT alarm is raised; a person must look.
+	ReasonCorrupt = "Corrupt"
+	// ReasonNoAlarm: no alarm is raised.
+	ReasonNoAlarm = "NoAlarm"
+	// ReasonReconcileError: the last pass failed; the message says why.
+	ReasonReconcileError = "ReconcileError"
+	// ReasonMemberStarting: members are starting for the first time.
+	ReasonMemberStarting = "MembersStarting"
 )

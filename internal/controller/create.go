@@ -119,7 +119,7 @@ func (r *EtcdClusterReconciler) ensureCreated(ctx context.Context, obs *observed
 	if err := r.createOwned(ctx, c, cm); err != nil {
 		return false, "", fmt.Errorf("create bootstrap configmap: %w", err)
 	}
-	sts := resources.StatefulSet(c, c.Spec.Size, obs.trustedCA)
+	sts := resources.StatefulSet(c, c.Spec.Size, obs.trustedCA, r.ToolImage)
 	if restore != nil {
 		resources.AddRestore(&sts.Spec.Template, c, *restore, r.ToolImage)
 	}

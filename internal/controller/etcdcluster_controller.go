@@ -11,6 +11,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -87,12 +88,18 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	obs, err := r.observe(ctx, &cluster)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, r.reportError(ctx, &cluster, err)
 	}
 
 	plan := step{kind: stepNone}
 	if !cluster.Spec.Paused {
 		if plan, err = r.act(ctx, obs); err != nil {
+			// The status of a pass that failed says so: a cluster stuck on
+			// an error must not look as if all were well.
+			status := computeStatus(obs, step{kind: stepError, reason: err.Error()})
+			if werr := r.writeStatus(ctx, &cluster, status); werr != nil {
+				logf.FromContext(ctx).Error(werr, "Writing the status of a failed pass")
+			}
 			return ctrl.Result{}, err
 		}
 	}
@@ -112,6 +119,21 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	default:
 		return ctrl.Result{RequeueAfter: requeueWhileUnready}, nil
 	}
+}
+
+// reportError records in status why a pass could not even observe the
+// cluster, keeping everything else it said before, and returns err.
+func (r *EtcdClusterReconciler) reportError(ctx context.Context, c *etcdv1alpha1.EtcdCluster, err error) error {
+	before := c.DeepCopy()
+	cond := newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, etcdv1alpha1.ReasonReconcileError, err.Error())
+	cond.ObservedGeneration = c.Generation
+	meta.SetStatusCondition(&c.Status.Conditions, cond)
+	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
+		if perr := r.Status().Patch(ctx, c, client.MergeFrom(before)); perr != nil {
+			logf.FromContext(ctx).Error(perr, "Writing the status of a failed pass")
+		}
+	}
+	return err
 }
 
 // act takes the next step toward the spec and says which it took.

@@ -251,15 +251,22 @@ func startInitialMembers(c *etcdv1alpha1.EtcdCluster) {
 	}
 }
 
-// labelPods puts the cluster's pods on a StatefulSet revision, as the
-// StatefulSet controller would have.
+// labelPods puts the cluster's pods on a StatefulSet revision, and on the
+// StatefulSet's current template (its hash annotation), as the StatefulSet
+// controller would have created them.
 func labelPods(c *etcdv1alpha1.EtcdCluster, revision string) {
 	GinkgoHelper()
+	var sts appsv1.StatefulSet
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), &sts)).To(Succeed())
 	var pods corev1.PodList
 	Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		before := p.DeepCopy()
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[resources.AnnotationTemplateHash] = sts.Annotations[resources.AnnotationTemplateHash]
 		p.Labels[appsv1.ControllerRevisionHashLabelKey] = revision
 		Expect(k8sClient.Patch(ctx, p, client.MergeFrom(before))).To(Succeed())
 	}

@@ -2,8 +2,11 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/resources"
@@ -29,20 +32,23 @@ const (
 	stepHalted          stepKind = "RolloutHalted"   // a restarted member did not come back; nothing is done
 	stepFinishRollout   stepKind = "FinishRollout"   // every member is updated: end the rolling update
 	stepEnableDowngrade stepKind = "EnableDowngrade" // etcd's downgrade API, before a minor downgrade
+	stepDisarmAlarm     stepKind = "DisarmAlarm"     // NOSPACE, once every member's database fits its quota
+	stepError           stepKind = "ReconcileError"  // the pass failed; reason says why (status only)
 )
 
 // step is the planned change: what, to which member, and why.
 type step struct {
 	kind     stepKind
-	member   string // member (and pod) name
-	id       uint64 // etcd member ID, for promote, remove and move-leader
-	replicas int32  // for raise and lower
-	reason   string // for people: status messages and events
+	member   string     // member (and pod) name
+	id       uint64     // etcd member ID, for promote, remove and move-leader
+	alarm    etcd.Alarm // for disarm
+	replicas int32      // for raise and lower
+	reason   string     // for people: status messages and events
 }
 
 // acts says whether the step changes anything.
 func (s step) acts() bool {
-	return s.kind != stepNone && s.kind != stepWait && s.kind != stepHalted
+	return s.kind != stepNone && s.kind != stepWait && s.kind != stepHalted && s.kind != stepError
 }
 
 // membership is the observed etcd membership, indexed for the planner.
@@ -105,28 +111,31 @@ func planMembership(obs *observedCluster) step {
 			reason: fmt.Sprintf("starting the pod of member %s", ordinals[top])}
 	}
 
+	// A minor downgrade is enabled in etcd before any member is added:
+	// a member on the older release cannot join while the cluster version
+	// is the newer one, and the downgrade would wait for that member.
+	if s, ok := planDowngrade(obs, m); ok && s.kind == stepEnableDowngrade {
+		return s
+	}
+
 	// Scale-in first removes the highest ordinal, learner or voter.
 	if len(m.members) > size {
 		return planRemoval(obs, m, ordinals[top])
 	}
 
-	// A voter that came back without its data is removed, then re-added
-	// below as a learner on its fresh volume.
+	// A member that came back without its data is removed, then re-added
+	// below as a learner on its fresh volume, under a new ID.
 	if s, ok := planReplacement(obs, m, ordinals); ok {
 		return s
+	}
+	// Once every member that may start with an empty data directory has
+	// started, no member may (see resources.SealedInitialCluster).
+	if shouldSeal(obs, m) {
+		return step{kind: stepSeal, reason: "every member has data: sealing the bootstrap settings"}
 	}
 	// A learner is promoted before anything else is added.
 	if s, ok := planLearner(obs, m, ordinals); ok {
 		return s
-	}
-
-	// Once membership is settled and every member has data, a member that
-	// comes back empty must not start under its old ID (see
-	// resources.SealedInitialCluster). Not before: a scale-out or a
-	// replacement keeps the member list open until it is done, or a refused
-	// add and the seal would undo each other pass after pass.
-	if !resources.IsSealed(obs.bootstrap) && len(m.members) == size && allTrue(m.healthy) {
-		return step{kind: stepSeal, reason: "every member has data: sealing the bootstrap settings"}
 	}
 
 	// Pods and claims of members etcd no longer lists go before anything
@@ -142,8 +151,55 @@ func planMembership(obs *observedCluster) step {
 		}
 		return step{kind: stepAddLearner, member: name, reason: fmt.Sprintf("adding %s as a learner (%d of %d members)", name, len(m.members)+1, size)}
 	}
-	// Membership is settled: roll members onto the current template.
-	return planRollout(obs, m)
+	// Membership is settled: roll members onto the current template, then
+	// clear a NOSPACE alarm the new quota resolved.
+	if s := planRollout(obs, m); s.kind != stepNone {
+		return s
+	}
+	return planDisarm(obs, m)
+}
+
+// shouldSeal says whether the bootstrap settings can be sealed: every
+// member they let start empty has started (it answers as itself) or is no
+// longer listed, and no add is pending that needs them.
+func shouldSeal(obs *observedCluster, m membership) bool {
+	if resources.IsSealed(obs.bootstrap) {
+		return false
+	}
+	pendingAdd := len(m.members) < int(obs.cluster.Spec.Size)
+	for _, name := range resources.MayStartEmpty(obs.bootstrap) {
+		if _, listed := m.byName[name]; listed {
+			if !m.healthy[name] {
+				return false
+			}
+		} else if pendingAdd {
+			return false
+		}
+	}
+	return true
+}
+
+// planDisarm clears NOSPACE alarms once every member's database is below
+// the quota the members now run with (after spec.options.quotaBackendBytes
+// was raised and rolled out). CORRUPT is never cleared by the operator.
+func planDisarm(obs *observedCluster, m membership) step {
+	quota := resources.QuotaBackendBytes(obs.cluster)
+	for _, a := range raisedAlarms(obs) {
+		if a.Type != etcd.AlarmNoSpace {
+			continue
+		}
+		for name, s := range obs.statuses {
+			if m.healthy[name] && s.DBSize >= quota {
+				return step{kind: stepWait, reason: fmt.Sprintf("NOSPACE stays raised: %s's database (%d bytes) does not fit the quota (%d bytes)", name, s.DBSize, quota)}
+			}
+		}
+		if m.healthyV < m.voters {
+			return step{kind: stepWait, reason: "NOSPACE stays raised until every voter is healthy"}
+		}
+		return step{kind: stepDisarmAlarm, alarm: a, reason: fmt.Sprintf(
+			"disarming NOSPACE raised by %s: every member's database fits the quota of %d bytes", alarmMemberName(obs, a.MemberID), quota)}
+	}
+	return step{kind: stepNone}
 }
 
 // planReplacement removes a voter that cannot hold its data any more.
@@ -152,11 +208,13 @@ func planReplacement(obs *observedCluster, m membership, ordinals []string) (ste
 	if !ok {
 		return step{}, false
 	}
-	if err := preflightRemove(m, name); err != nil {
-		return step{kind: stepWait, member: name, reason: err.Error()}, true
+	if !m.byName[name].IsLearner {
+		if err := preflightRemove(m, name); err != nil {
+			return step{kind: stepWait, member: name, reason: err.Error()}, true
+		}
 	}
 	return step{kind: stepReplace, member: name, id: m.byName[name].ID,
-		reason: fmt.Sprintf("%s came back without its data (its volume is newer than the sealed bootstrap settings): removing it to re-add it as a learner", name)}, true
+		reason: fmt.Sprintf("%s came back without its data: removing its old member ID to re-add it as a new learner", name)}, true
 }
 
 // planLearner takes a pending learner to promotion.
@@ -268,17 +326,29 @@ func firstFree(ordinals []string) int {
 	return len(ordinals)
 }
 
-// lostMember finds a voter that cannot hold its data: it does not answer,
-// and its data volume (its claim, or its pod for emptyDir) was created after
-// the bootstrap settings were last sealed, when every member had data.
+// lostMember finds a member that cannot hold its data: the member guard
+// stopped its pod because its data directory is empty and the bootstrap
+// settings do not let it start empty; or (for settings sealed before the
+// guard existed) a voter that does not answer and whose data volume (its
+// claim, or its pod for emptyDir) was created after the settings were
+// sealed, when every member had data.
 func lostMember(obs *observedCluster, m membership, ordinals []string) (string, bool) {
-	sealedAt, ok := resources.SealedAt(obs.bootstrap)
-	if !ok {
-		return "", false
-	}
+	mayStartEmpty := resources.MayStartEmpty(obs.bootstrap)
+	sealedAt, sealed := resources.SealedAt(obs.bootstrap)
 	for _, name := range ordinals {
 		mem, listed := m.byName[name]
-		if !listed || mem.IsLearner || m.healthy[name] {
+		if !listed || m.healthy[name] {
+			continue
+		}
+		// A member the settings let start empty is the one being added:
+		// a refusal from before they said so is stale, and planLearner
+		// restarts its pod.
+		if pod := memberPod(obs, name); pod != nil && !slices.Contains(mayStartEmpty, name) {
+			if _, refused := resources.GuardRefused(pod); refused {
+				return name, true
+			}
+		}
+		if mem.IsLearner || !sealed {
 			continue
 		}
 		if created, ok := dataVolumeCreated(obs, name); ok && created.After(sealedAt) {
@@ -288,10 +358,18 @@ func lostMember(obs *observedCluster, m membership, ordinals []string) (string, 
 	return "", false
 }
 
+func memberPod(obs *observedCluster, name string) *corev1.Pod {
+	for i := range obs.pods {
+		if obs.pods[i].Name == name {
+			return &obs.pods[i]
+		}
+	}
+	return nil
+}
+
 // dataVolumeCreated is when the volume holding a member's data was made.
 func dataVolumeCreated(obs *observedCluster, member string) (time.Time, bool) {
-	emptyDir := obs.cluster.Spec.Storage != nil && obs.cluster.Spec.Storage.EmptyDir != nil
-	if !emptyDir {
+	if !emptyDirStorage(obs.cluster) {
 		for _, pvc := range obs.claims {
 			if claimMember(pvc.Name) == member {
 				return pvc.CreationTimestamp.Time, true
@@ -307,16 +385,20 @@ func dataVolumeCreated(obs *observedCluster, member string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// crashLooping says whether a member's pod waits out a restart backoff.
+// crashLooping says whether a member's pod waits out a restart backoff,
+// or was stopped by the member guard before the member was allowed to
+// start empty: either way it would not read the current settings soon.
 func crashLooping(obs *observedCluster, name string) bool {
-	for _, p := range obs.pods {
-		if p.Name != name {
-			continue
-		}
-		for _, cs := range p.Status.ContainerStatuses {
-			if cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" {
-				return true
-			}
+	p := memberPod(obs, name)
+	if p == nil {
+		return false
+	}
+	if _, refused := resources.GuardRefused(p); refused {
+		return true
+	}
+	for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+		if cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" {
+			return true
 		}
 	}
 	return false

@@ -12,6 +12,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/memberguard"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
@@ -25,6 +26,11 @@ type clusterShape struct {
 	pods                    []int // ordinals with a pod; default 0..replicas-1
 	claims                  []int // ordinals with a claim; default none
 	unsealed                bool  // the bootstrap ConfigMap still lists members
+	joining                 int   // with unsealed: the ordinal being added (the only one that may start empty); 0 for a new cluster
+	guardRefused            []int // ordinals whose pod the member guard stopped (empty data dir)
+	emptyDir                bool  // members keep their data in emptyDir volumes
+	noSpace                 bool  // etcd's NOSPACE alarm, raised by m-0, as every member reports it
+	dbSize                  int64 // each member's database size
 	lost                    []int // ordinals whose claim is newer than the seal
 	crashLooping            []int // ordinals whose pod waits out a backoff
 	removed                 []int // ordinals etcd no longer lists (pods and claims stay)
@@ -54,12 +60,16 @@ func (s clusterShape) observe() *observedCluster {
 	if s.specVersion != "" {
 		c.Spec.Version = s.specVersion
 	}
+	if s.emptyDir {
+		c.Spec.Storage = &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+	}
 	obs := &observedCluster{cluster: c, statuses: map[string]*etcd.MemberStatus{},
 		statefulSet: &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2},
 			Spec:   appsv1.StatefulSetSpec{Replicas: ptr.To(int32(s.replicas))},
 			Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, UpdateRevision: "new"}}}
+	obs.statefulSet.Annotations = map[string]string{resources.AnnotationTemplateHash: "new"}
 	if len(s.outdated) > 0 || s.rolling {
-		obs.statefulSet.Annotations = map[string]string{resources.AnnotationRollingTo: "new"}
+		obs.statefulSet.Annotations[resources.AnnotationRollingTo] = "new"
 	}
 	if s.stsStale {
 		obs.statefulSet.Status.ObservedGeneration = 1
@@ -85,6 +95,10 @@ func (s clusterShape) observe() *observedCluster {
 			if v, ok := s.versions[i]; ok {
 				st.Version = v
 			}
+			st.DBSize = s.dbSize
+			if s.noSpace {
+				st.Alarms = []etcd.Alarm{{MemberID: 1, Type: etcd.AlarmNoSpace}}
+			}
 			if in(s.lagging, i) {
 				st.Applied = 100
 			}
@@ -104,7 +118,8 @@ func (s clusterShape) observe() *observedCluster {
 			revision = "old"
 		}
 		pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("m-%d", i), CreationTimestamp: metav1.Now(),
-			Labels: map[string]string{appsv1.ControllerRevisionHashLabelKey: revision}},
+			Labels:      map[string]string{appsv1.ControllerRevisionHashLabelKey: revision},
+			Annotations: map[string]string{resources.AnnotationTemplateHash: revision}},
 			Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.0.0.%d", i+1)}}
 		if in(s.terminating, i) {
 			pod.DeletionTimestamp = ptr.To(metav1.Now())
@@ -118,6 +133,13 @@ func (s clusterShape) observe() *observedCluster {
 	obs.bootstrap = resources.SealedBootstrapConfigMap(c, sealedAt)
 	if s.unsealed {
 		obs.bootstrap = resources.BootstrapConfigMap(c, resources.InitialMembers(c, s.members), resources.InitialClusterStateNew)
+		if s.joining > 0 {
+			obs.bootstrap = resources.JoinConfigMap(c, resources.InitialMembers(c, s.members), fmt.Sprintf("m-%d", s.joining))
+		}
+	}
+	for _, i := range s.guardRefused {
+		obs.pods[i].Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: resources.GuardContainerName,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: memberguard.ExitLostData, Message: "data directory is empty"}}}}
 	}
 	claims := s.claims
 	if claims == nil {
@@ -178,16 +200,24 @@ func TestPlanMembership(t *testing.T) {
 
 		// Sealing: once every member has data, none may start empty.
 		{"seals a formed cluster", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true}, stepSeal, "", 0},
-		{"keeps the list open until a scale-out is done", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true}, stepAddLearner, "m-4", 0},
-		{"seals when the scale-out is done", clusterShape{size: 5, members: 5, replicas: 5, unsealed: true}, stepSeal, "", 0},
+		{"seals once the added member started, before the next add", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true, joining: 3}, stepSeal, "", 0},
+		{"seals when the scale-out is done", clusterShape{size: 5, members: 5, replicas: 5, unsealed: true, joining: 4}, stepSeal, "", 0},
 		{"does not seal while a member has not started", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{2}}, stepNone, "", 0},
-		{"does not seal before a learner is promoted", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, learners: []int{3}}, stepPromote, "m-3", 4},
+		{"does not seal while the learner being added has not started", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unhealthy: []int{3}}, stepWait, "m-3", 0},
+		{"seals once the learner started, before promoting it", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}}, stepSeal, "", 0},
+		{"promotes the learner once sealed", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}}, stepPromote, "m-3", 4},
+		{"keeps the list open while the add it names is pending", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true, joining: 4}, stepAddLearner, "m-4", 0},
 
 		// Replacing a member that came back without its data.
 		{"a down member on its old claim is left to come back", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}}, stepNone, "", 0},
 		{"a down member on a claim newer than the seal is removed", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}}, stepReplace, "m-1", 2},
 		{"but not when that would lose quorum", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1, 2}, lost: []int{1}}, stepWait, "m-1", 0},
 		{"not while the settings are unsealed (a learner's new claim)", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}, unsealed: true}, stepNone, "", 0},
+		{"a member its guard stopped is replaced while another is being added", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unhealthy: []int{1, 3}, guardRefused: []int{1}}, stepReplace, "m-1", 2},
+		{"a member its guard stopped is replaced in a sealed cluster", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, guardRefused: []int{1}}, stepReplace, "m-1", 2},
+		{"a learner its guard stopped is replaced", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}, unhealthy: []int{3}, guardRefused: []int{3}}, stepReplace, "m-3", 4},
+		{"the member being added, stopped before it was, gets its pod restarted", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, joining: 1, learners: []int{1}, unhealthy: []int{1}, guardRefused: []int{1}}, stepRestartPod, "m-1", 0},
+		{"an initial member of a new cluster is not replaced by the guard's word", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{1}, guardRefused: []int{1}}, stepNone, "", 0},
 		{"then re-added as a learner in its place", clusterShape{size: 3, members: 3, replicas: 3, removed: []int{1}}, stepAddLearner, "m-1", 0},
 		{"whose crash-looping pod is restarted", clusterShape{size: 3, members: 3, replicas: 3, learners: []int{1}, unhealthy: []int{1}, crashLooping: []int{1}}, stepRestartPod, "m-1", 0},
 
@@ -215,6 +245,16 @@ func TestPlanMembership(t *testing.T) {
 		{"waits for the data to be migrated to the older storage version", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, specVersion: "3.5.35", downgrade: "3.5.0", storage: map[int]string{0: "3.5.0", 1: "3.6.0", 2: "3.5.0"}}, stepWait, "m-1", 0},
 		{"then restarts members on the older release", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, specVersion: "3.5.35", downgrade: "3.5.0", storage: map[int]string{0: "3.5.0", 1: "3.5.0", 2: "3.5.0"}}, stepRollMember, "m-2", 0},
 		{"reverting an unfinished upgrade needs no downgrade", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{2}, specVersion: "3.5.35", versions: map[int]string{0: "3.5.35", 1: "3.5.35"}}, stepRollMember, "m-2", 0},
+		{"enables a downgrade before adding a member on the older release", clusterShape{size: 4, members: 3, replicas: 3, outdated: []int{0, 1, 2}, specVersion: "3.5.35"}, stepEnableDowngrade, "", 0},
+		{"enables a downgrade for a learner already added on the older release", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}, unhealthy: []int{3}, outdated: []int{0, 1, 2}, specVersion: "3.5.35"}, stepEnableDowngrade, "", 0},
+		{"never restarts an emptyDir member of a 1-member cluster", clusterShape{size: 1, members: 1, replicas: 1, outdated: []int{0}, emptyDir: true}, stepHalted, "", 0},
+		{"never restarts an emptyDir member of a 2-member cluster", clusterShape{size: 2, members: 2, replicas: 2, outdated: []int{0, 1}, emptyDir: true}, stepHalted, "", 0},
+		{"restarts an emptyDir member of a 3-member cluster (it is re-added from its peers)", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, emptyDir: true}, stepRollMember, "m-2", 0},
+
+		// Alarms: NOSPACE is not unhealth; it is disarmed once the data fits.
+		{"rolls out a raised quota under NOSPACE", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, noSpace: true, dbSize: 3 << 30}, stepRollMember, "m-2", 0},
+		{"keeps NOSPACE while a database does not fit the quota", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 3 << 30}, stepWait, "", 0},
+		{"disarms NOSPACE once every database fits the quota", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 1 << 30}, stepDisarmAlarm, "", 0},
 		{"scales before it rolls", clusterShape{size: 4, members: 3, replicas: 3, outdated: []int{0, 1, 2}}, stepAddLearner, "m-3", 0},
 
 		// What the planner does not handle.

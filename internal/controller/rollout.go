@@ -6,11 +6,11 @@ import (
 	"sort"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
@@ -23,6 +23,15 @@ const (
 	// back healthy before the rollout is reported halted.
 	rolloutStepTimeout = 5 * time.Minute
 )
+
+// minVotersToRollEmptyDir: an emptyDir member restarted loses its data and
+// is replaced from its peers; below three voters that can leave no copy,
+// or no quorum to replace it with.
+const minVotersToRollEmptyDir = 3
+
+func emptyDirStorage(c *etcdv1alpha1.EtcdCluster) bool {
+	return c.Spec.Storage != nil && c.Spec.Storage.EmptyDir != nil
+}
 
 // Pod waiting reasons that mean a restarted member will not come back by
 // itself: the rollout halts on them at once.
@@ -37,11 +46,16 @@ var failedWaitingReasons = map[string]bool{
 // restarts the members one at a time.
 func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observedCluster) error {
 	c, sts := obs.cluster, obs.statefulSet
-	template := resources.PodTemplate(c, obs.trustedCA)
-	hash := resources.TemplateHash(template)
-	resources.KeepRestore(&sts.Spec.Template, &template)
+	template, hash := resources.MemberTemplate(c, obs.trustedCA, r.ToolImage)
+	creating := resources.IsCreating(obs.bootstrap)
+	if creating {
+		resources.KeepRestore(&sts.Spec.Template, &template)
+	}
+	// The restore source is dropped once the cluster formed; that changes
+	// no hash, so no member restarts for it.
+	dropRestore := !creating && resources.HasRestore(&sts.Spec.Template)
 	retention := resources.ClaimRetentionPolicy()
-	if sts.Annotations[resources.AnnotationTemplateHash] == hash &&
+	if sts.Annotations[resources.AnnotationTemplateHash] == hash && !dropRestore &&
 		sts.Spec.PersistentVolumeClaimRetentionPolicy != nil && *sts.Spec.PersistentVolumeClaimRetentionPolicy == *retention {
 		return nil
 	}
@@ -58,7 +72,7 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	if err := r.Patch(ctx, updated, client.MergeFrom(sts)); err != nil {
 		return fmt.Errorf("update the statefulset's pod template: %w", err)
 	}
-	logf.FromContext(ctx).Info("Updated the StatefulSet's pod template", "templateHash", hash, "version", c.Spec.Version)
+	logf.FromContext(ctx).Info("Updated the StatefulSet's pod template", "templateHash", hash, "version", c.Spec.Version, "restoreDropped", dropRestore)
 	obs.statefulSet = updated
 	return nil
 }
@@ -94,11 +108,15 @@ func newRolloutState(obs *observedCluster) rolloutState {
 		return rs
 	}
 	rs.known = true
+	// A pod is on the current template when it carries the template's hash:
+	// template changes that keep the hash (the restore source dropped, a
+	// new guard image) restart nobody.
+	want := sts.Annotations[resources.AnnotationTemplateHash]
 	for _, p := range obs.pods {
 		switch {
 		case p.DeletionTimestamp != nil:
 			rs.restarting = append(rs.restarting, p.Name)
-		case p.Labels[appsv1.ControllerRevisionHashLabelKey] == sts.Status.UpdateRevision:
+		case p.Annotations[resources.AnnotationTemplateHash] == want:
 			rs.updated[p.Name] = true
 		default:
 			rs.outdated = append(rs.outdated, p.Name)
@@ -135,6 +153,11 @@ func planRollout(obs *observedCluster, m membership) step {
 		return step{kind: stepFinishRollout, reason: fmt.Sprintf("every member runs etcd %s on the current template", obs.cluster.Spec.Version)}
 	}
 	progress := fmt.Sprintf("%d of %d members updated", len(rs.updated), len(obs.pods))
+	if emptyDirStorage(obs.cluster) && m.voters < minVotersToRollEmptyDir {
+		return step{kind: stepHalted, reason: fmt.Sprintf(
+			"rollout halted: with emptyDir storage a restarted member starts without its data, and with %d voting members that can be the last copy; "+
+				"scale to %d or more members first, so each restarted member is re-added from its peers (%s)", m.voters, minVotersToRollEmptyDir, progress)}
+	}
 
 	// A member that is down anyway is restarted first: that loses nothing,
 	// and it is how a reverted spec repairs the member a halted rollout

@@ -36,7 +36,7 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 	switch s.kind {
 	case stepNone, stepWait, stepHalted:
 		return nil
-	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace, stepEnableDowngrade:
+	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace, stepEnableDowngrade, stepDisarmAlarm:
 		return r.executeEtcdStep(ctx, obs, s)
 	default:
 		return r.executeKubernetesStep(ctx, obs, s)
@@ -85,10 +85,11 @@ func (r *EtcdClusterReconciler) executeEtcdStep(ctx context.Context, obs *observ
 
 	switch s.kind {
 	case stepAddLearner:
-		// New members read the initial cluster from the ConfigMap: the
-		// members now plus themselves, joining an existing cluster.
+		// The new member reads the initial cluster from the ConfigMap: the
+		// members now plus itself, joining an existing cluster. Only it may
+		// start with an empty data directory (the member guard).
 		members := append(memberNames(obs.members), s.member)
-		cm := resources.BootstrapConfigMap(c, members, resources.InitialClusterStateExisting)
+		cm := resources.JoinConfigMap(c, members, s.member)
 		if err := r.writeBootstrapConfig(ctx, c, cm); err != nil {
 			return err
 		}
@@ -122,6 +123,11 @@ func (r *EtcdClusterReconciler) executeEtcdStep(ctx context.Context, obs *observ
 			return err
 		}
 		r.event(c, corev1.EventTypeNormal, "DowngradeEnabled", "Enabled etcd's downgrade to %s; members restart on %s next", target, c.Spec.Version)
+	case stepDisarmAlarm:
+		if err := cli.DisarmAlarm(callCtx, s.alarm); err != nil {
+			return err
+		}
+		r.event(c, corev1.EventTypeNormal, "AlarmDisarmed", "%s", s.reason)
 	case stepReplace:
 		if err := cli.Remove(callCtx, s.id); err != nil {
 			return err

@@ -2,10 +2,13 @@ package controller
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -87,7 +90,7 @@ func fillHealth(ms *etcdv1alpha1.MemberStatus, s *etcd.MemberStatus, id uint64) 
 func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStatus {
 	c := obs.cluster
 	st := etcdv1alpha1.EtcdClusterStatus{
-		ObservedGeneration: c.Generation,
+		ObservedGeneration: observedGeneration(c, plan),
 		Conditions:         append([]metav1.Condition(nil), c.Status.Conditions...),
 		ClusterID:          c.Status.ClusterID,
 		ClientEndpoint:     resources.ClientEndpoint(c),
@@ -105,6 +108,8 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 	}
 
 	h := newHealth(st, int(c.Spec.Size))
+	h.servingPods = servingVoterPods(obs, st.Members)
+	h.creating = resources.IsCreating(obs.bootstrap)
 	st.ReadyMembers = int32(h.ready)
 	rs := newRolloutState(obs)
 	st.UpdatedMembers = int32(len(rs.updated))
@@ -117,12 +122,22 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 		h.degraded(),
 		h.progressing(c.Spec.Paused, plan),
 		upgrading(c, rs, plan, len(obs.pods)),
+		alarmCondition(obs),
 	} {
 		cond.ObservedGeneration = c.Generation
 		meta.SetStatusCondition(&st.Conditions, cond)
 	}
 	st.Phase = phase(c.Spec.Paused, h, rs.active && plan.kind != stepHalted)
 	return st
+}
+
+// observedGeneration advances only when a pass acted on the spec: a pass
+// that failed keeps the generation the last good one saw.
+func observedGeneration(c *etcdv1alpha1.EtcdCluster, plan step) int64 {
+	if plan.kind == stepError {
+		return c.Status.ObservedGeneration
+	}
+	return c.Generation
 }
 
 // restoreFailure is why a member could not restore its snapshot, if one
@@ -158,9 +173,43 @@ type health struct {
 	size, members, voters, ready int // ready: healthy voters
 	answering                    int // voters that answered, healthy or not
 	quorate, allHealthy          bool
+	// servingPods are voters whose pods are Ready: the endpoints the client
+	// Service sends clients to.
+	servingPods int
 	// A cluster etcd never answered for is still being created; one whose
 	// ID was seen before has lost quorum.
 	neverFormed bool
+	// creating: the initial members have not all started once yet (the
+	// bootstrap settings still say "new").
+	creating bool
+}
+
+// servingVoterPods counts the voters whose pod is Ready, so that the client
+// Service has it as an endpoint.
+func servingVoterPods(obs *observedCluster, members []etcdv1alpha1.MemberStatus) int {
+	voters := map[string]bool{}
+	for _, m := range members {
+		if !m.Learner {
+			voters[m.Name] = true
+		}
+	}
+	n := 0
+	for i := range obs.pods {
+		p := &obs.pods[i]
+		if voters[p.Name] && p.DeletionTimestamp == nil && podReady(p) {
+			n++
+		}
+	}
+	return n
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func newHealth(st etcdv1alpha1.EtcdClusterStatus, size int) health {
@@ -189,11 +238,20 @@ func newCondition(t string, s metav1.ConditionStatus, reason, msg string) metav1
 	return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
 }
 
+// available is True only when a client can use the cluster through the
+// client Service: a quorum of voters healthy in etcd, and at least a quorum
+// of them Ready behind the Service. etcd can have quorum a moment before the
+// kubelet marks the pods Ready, and a client sent to a Service without
+// endpoints is refused.
 func (h health) available(etcdErr error) metav1.Condition {
 	switch {
-	case h.quorate:
+	case h.quorate && h.servingPods >= resources.Quorum(h.voters):
 		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionTrue, etcdv1alpha1.ReasonQuorumHealthy,
-			fmt.Sprintf("%d of %d voting members healthy", h.ready, h.voters))
+			fmt.Sprintf("%d of %d voting members healthy, %d ready behind the client Service", h.ready, h.voters, h.servingPods))
+	case h.quorate:
+		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonMemberStarting,
+			fmt.Sprintf("etcd has quorum (%d of %d voting members healthy) but only %d member pods are ready behind the client Service; %d needed",
+				h.ready, h.voters, h.servingPods, resources.Quorum(h.voters)))
 	case h.neverFormed:
 		msg := "Waiting for the initial members to form the cluster"
 		if etcdErr != nil {
@@ -212,7 +270,7 @@ func (h health) degraded() metav1.Condition {
 	switch {
 	case h.allHealthy:
 		return newCondition(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonAllHealthy, "All voting members are healthy")
-	case h.neverFormed:
+	case h.neverFormed, h.creating:
 		return newCondition(etcdv1alpha1.ConditionDegraded, metav1.ConditionFalse, reasonCreating, "The cluster is being created")
 	default:
 		return newCondition(etcdv1alpha1.ConditionDegraded, metav1.ConditionTrue, reasonMembersMissing,
@@ -226,13 +284,15 @@ func (h health) progressing(paused bool, plan step) metav1.Condition {
 	switch {
 	case paused:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonPaused, "spec.paused is set: the operator changes nothing")
+	case plan.kind == stepError:
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, etcdv1alpha1.ReasonReconcileError, plan.reason)
 	case settled:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonReconciled, "The cluster matches its spec")
 	case plan.kind == stepWait:
 		// Before the members' first step too: why creation waits (a
 		// backup to restore, certificates) matters more than that it does.
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
-	case h.neverFormed:
+	case h.neverFormed, h.creating:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
 	case plan.kind == stepHalted:
 		// As a Deployment past its progress deadline: not progressing.
@@ -262,7 +322,8 @@ func phase(paused bool, h health, rolling bool) etcdv1alpha1.ClusterPhase {
 	switch {
 	case paused:
 		return etcdv1alpha1.PhasePaused
-	case h.neverFormed && !h.quorate:
+	case h.neverFormed && !h.quorate, h.creating:
+		// Members starting for the first time are not a degraded cluster.
 		return etcdv1alpha1.PhaseCreating
 	case !h.quorate:
 		return etcdv1alpha1.PhaseQuorumLost
@@ -296,4 +357,64 @@ func versionParts(v string) [3]int {
 		out[i], _ = strconv.Atoi(p)
 	}
 	return out
+}
+
+// alarmCondition reports etcd's raised alarms, with the members that raised
+// them. Every member lists every alarm, so they are collected once.
+func alarmCondition(obs *observedCluster) metav1.Condition {
+	alarms := raisedAlarms(obs)
+	if len(alarms) == 0 {
+		return newCondition(etcdv1alpha1.ConditionAlarm, metav1.ConditionFalse, etcdv1alpha1.ReasonNoAlarm, "No etcd alarm is raised")
+	}
+	reason := etcdv1alpha1.ReasonNoSpace
+	parts := make([]string, 0, len(alarms))
+	for _, a := range alarms {
+		if a.Type != etcd.AlarmNoSpace {
+			reason = etcdv1alpha1.ReasonCorrupt
+		}
+		parts = append(parts, fmt.Sprintf("%s raised by %s", a.Type, alarmMemberName(obs, a.MemberID)))
+	}
+	msg := strings.Join(parts, ", ")
+	if reason == etcdv1alpha1.ReasonNoSpace {
+		msg += fmt.Sprintf(": the database reached its quota (%s) and etcd refuses writes; raise spec.options.quotaBackendBytes, "+
+			"and the operator disarms the alarm once every member's database fits", quotaText(obs.cluster))
+	} else {
+		msg += ": etcd found its data inconsistent and refuses writes; a person must look (the operator never disarms it)"
+	}
+	return newCondition(etcdv1alpha1.ConditionAlarm, metav1.ConditionTrue, reason, msg)
+}
+
+// raisedAlarms is every alarm any member reports, once each, in a stable
+// order.
+func raisedAlarms(obs *observedCluster) []etcd.Alarm {
+	seen := map[etcd.Alarm]bool{}
+	var out []etcd.Alarm
+	for _, s := range obs.statuses {
+		for _, a := range s.Alarms {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].MemberID < out[j].MemberID
+	})
+	return out
+}
+
+func quotaText(c *etcdv1alpha1.EtcdCluster) string {
+	return resource.NewQuantity(resources.QuotaBackendBytes(c), resource.BinarySI).String()
+}
+
+func alarmMemberName(obs *observedCluster, id uint64) string {
+	for _, m := range obs.members {
+		if m.ID == id {
+			return memberName(m)
+		}
+	}
+	return fmt.Sprintf("member %x", id)
 }

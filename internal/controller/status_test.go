@@ -2,16 +2,20 @@ package controller
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
 )
 
 // threeMembers is a formed 3-member cluster whose leader is member 1; the
@@ -30,7 +34,27 @@ func threeMembers(healthy ...string) *observedCluster {
 		id := uint64(podOrdinal(name) + 1)
 		obs.statuses[name] = &etcd.MemberStatus{MemberID: id, ClusterID: 0xabc, Leader: 1, Version: "3.6.16", DBSize: 20480, Revision: 7}
 	}
+	// Pods of healthy members are Ready, as the kubelet reports them once
+	// etcd's /readyz answers.
+	for i, name := range []string{"main-0", "main-1", "main-2"} {
+		pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{PodIP: fmt.Sprintf("10.0.0.%d", i+1)}}
+		if slices.Contains(healthy, name) {
+			pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}
+		obs.pods = append(obs.pods, pod)
+	}
 	return obs
+}
+
+// notReady marks the named pods not Ready, as before etcd answered their
+// readiness probe.
+func notReady(o *observedCluster, names ...string) *observedCluster {
+	for i := range o.pods {
+		if slices.Contains(names, o.pods[i].Name) {
+			o.pods[i].Status.Conditions = nil
+		}
+	}
+	return o
 }
 
 func condition(st etcdv1alpha1.EtcdClusterStatus, t string) metav1.Condition {
@@ -127,6 +151,57 @@ func TestComputeStatus(t *testing.T) {
 		phase: etcdv1alpha1.PhaseScaling, ready: 2,
 		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
 		degraded: metav1.ConditionTrue, progressing: metav1.ConditionTrue, progressingWhy: reasonWaiting,
+	}, {
+		// make demo once showed Available=True, phase Degraded, while no pod
+		// was Ready and the client Service had no endpoint.
+		name: "a new cluster with quorum in etcd but no pod ready is creating, not available",
+		obs: func() *observedCluster {
+			o := notReady(threeMembers("main-0", "main-1"), "main-0", "main-1")
+			o.bootstrap = resources.BootstrapConfigMap(o.cluster, resources.InitialMembers(o.cluster, 3), resources.InitialClusterStateNew)
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseCreating, ready: 2,
+		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonMemberStarting,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionTrue, progressingWhy: reasonCreating,
+	}, {
+		name: "a new cluster is available once a quorum of pods is ready, still creating",
+		obs: func() *observedCluster {
+			o := notReady(threeMembers("main-0", "main-1"), "main-2")
+			o.bootstrap = resources.BootstrapConfigMap(o.cluster, resources.InitialMembers(o.cluster, 3), resources.InitialClusterStateNew)
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseCreating, ready: 2,
+		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionTrue, progressingWhy: reasonCreating,
+	}, {
+		name:  "a formed cluster whose ready pods are fewer than a quorum is not available",
+		obs:   notReady(threeMembers("main-0", "main-1", "main-2"), "main-1", "main-2"),
+		phase: etcdv1alpha1.PhaseRunning, ready: 3,
+		available: metav1.ConditionFalse, availableWhy: etcdv1alpha1.ReasonMemberStarting,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionFalse, progressingWhy: etcdv1alpha1.ReasonReconciled,
+	}, {
+		name: "a NOSPACE alarm is not a loss of quorum",
+		obs: func() *observedCluster {
+			o := threeMembers("main-0", "main-1", "main-2")
+			for _, s := range o.statuses {
+				s.Alarms = []etcd.Alarm{{MemberID: 2, Type: etcd.AlarmNoSpace}}
+			}
+			return o
+		}(),
+		phase: etcdv1alpha1.PhaseRunning, ready: 3,
+		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionFalse, progressingWhy: etcdv1alpha1.ReasonReconciled,
+	}, {
+		name: "a failed pass says why and keeps the generation the last good pass saw",
+		obs: func() *observedCluster {
+			o := threeMembers("main-0", "main-1", "main-2")
+			o.cluster.Status.ObservedGeneration = 3
+			return o
+		}(),
+		plan:  step{kind: stepError, reason: "patch statefulset: conflict"},
+		phase: etcdv1alpha1.PhaseRunning, ready: 3,
+		available: metav1.ConditionTrue, availableWhy: etcdv1alpha1.ReasonQuorumHealthy,
+		degraded: metav1.ConditionFalse, progressing: metav1.ConditionTrue, progressingWhy: etcdv1alpha1.ReasonReconcileError,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,8 +218,12 @@ func TestComputeStatus(t *testing.T) {
 			if c := condition(st, etcdv1alpha1.ConditionProgressing); c.Status != tt.progressing || c.Reason != tt.progressingWhy {
 				t.Errorf("Progressing %s/%s, want %s/%s", c.Status, c.Reason, tt.progressing, tt.progressingWhy)
 			}
-			if st.ObservedGeneration != 4 {
-				t.Errorf("observedGeneration %d", st.ObservedGeneration)
+			wantGeneration := int64(4)
+			if tt.plan.kind == stepError {
+				wantGeneration = 3
+			}
+			if st.ObservedGeneration != wantGeneration {
+				t.Errorf("observedGeneration %d, want %d", st.ObservedGeneration, wantGeneration)
 			}
 		})
 	}

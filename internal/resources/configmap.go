@@ -16,20 +16,75 @@ const (
 	InitialClusterStateExisting = "existing"
 )
 
+// KeyMayStartEmpty names the members that may start with an empty data
+// directory (comma-separated): the initial members while the cluster is
+// created, or the one member being added. The member guard (an init
+// container, see memberguard) stops every other member whose data
+// directory is empty: etcd itself would let a member that lost its data
+// rejoin under its old ID whenever the initial cluster names it.
+const KeyMayStartEmpty = "QUORUM_MAY_START_EMPTY"
+
 // BootstrapConfigMap holds the settings a member reads only when its data
 // directory is empty: who the cluster's members are and whether the cluster
 // is new. Members with data ignore them, so the operator may change them
 // before it adds a member. The keys are etcd's environment variables and
-// reach the container through envFrom.
+// reach the container through envFrom. For a new cluster every initial
+// member may start empty.
 func BootstrapConfigMap(c *etcdv1alpha1.EtcdCluster, members []string, state string) *corev1.ConfigMap {
+	var mayStartEmpty []string
+	if state == InitialClusterStateNew {
+		mayStartEmpty = members
+	}
 	return &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: ConfigMapName(c), Namespace: c.Namespace, Labels: Labels(c)},
 		Data: map[string]string{
 			"ETCD_INITIAL_CLUSTER":       InitialCluster(c, members),
 			"ETCD_INITIAL_CLUSTER_STATE": state,
 			"ETCD_INITIAL_CLUSTER_TOKEN": ClusterToken(c),
+			KeyMayStartEmpty:             strings.Join(mayStartEmpty, ","),
 		},
 	}
+}
+
+// JoinConfigMap is what the member joiner, about to be added as a learner,
+// reads to join the members: only it may start with an empty data
+// directory.
+func JoinConfigMap(c *etcdv1alpha1.EtcdCluster, members []string, joiner string) *corev1.ConfigMap {
+	cm := BootstrapConfigMap(c, members, InitialClusterStateExisting)
+	cm.Data[KeyMayStartEmpty] = joiner
+	return cm
+}
+
+// MayStartEmpty lists the members the bootstrap settings let start with an
+// empty data directory. Settings written before the list existed name none
+// once the cluster exists, and every initial member while it is new.
+func MayStartEmpty(cm *corev1.ConfigMap) []string {
+	if cm == nil || IsSealed(cm) {
+		return nil
+	}
+	list, ok := cm.Data[KeyMayStartEmpty]
+	if !ok {
+		if cm.Data["ETCD_INITIAL_CLUSTER_STATE"] != InitialClusterStateNew {
+			return nil
+		}
+		var names []string
+		for _, entry := range strings.Split(cm.Data["ETCD_INITIAL_CLUSTER"], ",") {
+			if name, _, found := strings.Cut(entry, "="); found {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+	if list == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
+}
+
+// IsCreating says whether the bootstrap settings are still those of a new
+// cluster whose initial members have not all started once.
+func IsCreating(cm *corev1.ConfigMap) bool {
+	return cm != nil && !IsSealed(cm) && cm.Data["ETCD_INITIAL_CLUSTER_STATE"] == InitialClusterStateNew
 }
 
 // SealedInitialCluster replaces the member list once every member has data.
@@ -49,6 +104,7 @@ const AnnotationSealedAt = "etcd.quorum.dev/sealed-at"
 func SealedBootstrapConfigMap(c *etcdv1alpha1.EtcdCluster, at time.Time) *corev1.ConfigMap {
 	cm := BootstrapConfigMap(c, nil, InitialClusterStateExisting)
 	cm.Data["ETCD_INITIAL_CLUSTER"] = SealedInitialCluster
+	cm.Data[KeyMayStartEmpty] = ""
 	cm.Annotations = map[string]string{AnnotationSealedAt: at.UTC().Format(time.RFC3339)}
 	return cm
 }

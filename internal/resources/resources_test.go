@@ -139,7 +139,7 @@ func TestStatefulSet(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(c)
 			}
-			tt.check(t, StatefulSet(c, 3, nil))
+			tt.check(t, StatefulSet(c, 3, nil, "quorum:test"))
 		})
 	}
 }
@@ -155,7 +155,7 @@ func envOf(ctr corev1.Container) map[string]string {
 func TestTLSMembersUseHTTPSAndRequireClientCertificates(t *testing.T) {
 	c := testCluster()
 	c.Spec.TLS = &etcdv1alpha1.TLSSpec{}
-	tmpl := StatefulSet(c, 3, []byte("ca one")).Spec.Template
+	tmpl := StatefulSet(c, 3, []byte("ca one"), "quorum:test").Spec.Template
 	env := envOf(tmpl.Spec.Containers[0])
 	for k, want := range map[string]string{
 		"ETCD_LISTEN_CLIENT_URLS":                "https://0.0.0.0:2379",
@@ -176,17 +176,17 @@ func TestTLSMembersUseHTTPSAndRequireClientCertificates(t *testing.T) {
 		t.Errorf("URLs %s %s", PeerURL(c, "main-0"), ClientEndpoint(c))
 	}
 	c.Spec.Version = "3.5.35"
-	if env := envOf(StatefulSet(c, 3, nil).Spec.Template.Spec.Containers[0]); env["ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION"] != "true" {
+	if env := envOf(StatefulSet(c, 3, nil, "quorum:test").Spec.Template.Spec.Containers[0]); env["ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION"] != "true" {
 		t.Errorf("etcd 3.5 needs the experimental name of the SAN setting: %v", env)
 	}
 	c.Spec.Version = "3.6.16"
-	other := StatefulSet(c, 3, []byte("ca two")).Spec.Template
+	other := StatefulSet(c, 3, []byte("ca two"), "quorum:test").Spec.Template
 	if TemplateHash(tmpl) == TemplateHash(other) {
 		t.Error("a change of trusted CA does not change the template, so members would not be rolled to read it")
 	}
 
 	c.Spec.TLS.Secrets = &etcdv1alpha1.TLSSecrets{Member: "mine", OperatorClient: "ops"}
-	user := StatefulSet(c, 3, []byte("ca one")).Spec.Template
+	user := StatefulSet(c, 3, []byte("ca one"), "quorum:test").Spec.Template
 	if v := user.Spec.Volumes[len(user.Spec.Volumes)-1]; v.Secret == nil || v.Secret.SecretName != "mine" {
 		t.Errorf("member volume %+v, want the user's Secret", v)
 	}
@@ -198,7 +198,7 @@ func TestTLSMembersUseHTTPSAndRequireClientCertificates(t *testing.T) {
 func TestMemberPodsMeetTheRestrictedPodSecurityStandard(t *testing.T) {
 	c := testCluster()
 	c.Spec.Bootstrap = &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: "b"}}
-	tmpl := StatefulSet(c, 3, nil).Spec.Template
+	tmpl := StatefulSet(c, 3, nil, "quorum:test").Spec.Template
 	AddRestore(&tmpl, c, RestoreSource{ClaimName: "snap", Path: "a.db", SHA256: "00"}, "quorum:dev")
 	pod := tmpl.Spec.SecurityContext
 	if pod == nil || !*pod.RunAsNonRoot || *pod.RunAsUser == 0 || pod.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {

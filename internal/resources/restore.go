@@ -58,7 +58,7 @@ func AddRestore(t *corev1.PodTemplateSpec, c *etcdv1alpha1.EtcdCluster, src Rest
 		fmt.Sprintf("--peer-url=%s://%s:%d", Scheme(c), host, PeerPort),
 		"--initial-cluster=$(ETCD_INITIAL_CLUSTER)", "--initial-cluster-token=$(ETCD_INITIAL_CLUSTER_TOKEN)",
 		"--initial-cluster-state=$(ETCD_INITIAL_CLUSTER_STATE)", "--sha256=" + src.SHA256}
-	env := []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}
+	env := []corev1.EnvVar{podNameEnv()}
 	mounts := []corev1.VolumeMount{{Name: dataVolume, MountPath: dataMount}}
 	if src.S3 != nil {
 		args = append(args, s3Args(src.S3, src.Key)...)
@@ -83,9 +83,12 @@ func AddRestore(t *corev1.PodTemplateSpec, c *etcdv1alpha1.EtcdCluster, src Rest
 }
 
 // KeepRestore carries the restore init container and its volume from the
-// running template into a new one: they matter only while the cluster is
-// created, and rewriting them (a new operator image) must not restart
-// members.
+// running template into a new one while the cluster is created: a template
+// rewritten then (a new operator image) must still restore.
+// Once every initial member has started, the operator drops them instead
+// (see HasRestore): members must not depend on the restore source (its
+// Secret or claim) after the cluster formed, or deleting it would keep
+// every restarted member from starting.
 func KeepRestore(running, desired *corev1.PodTemplateSpec) {
 	for _, ic := range running.Spec.InitContainers {
 		if ic.Name == restoreContainer {
@@ -97,6 +100,16 @@ func KeepRestore(running, desired *corev1.PodTemplateSpec) {
 			desired.Spec.Volumes = append(desired.Spec.Volumes, v)
 		}
 	}
+}
+
+// HasRestore says whether a pod template restores a snapshot.
+func HasRestore(t *corev1.PodTemplateSpec) bool {
+	for _, ic := range t.Spec.InitContainers {
+		if ic.Name == restoreContainer {
+			return true
+		}
+	}
+	return false
 }
 
 // RestoreFailure is what a member's restore init container reported when

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/memberguard"
 )
 
 const (
@@ -52,7 +53,8 @@ func TemplateHash(t corev1.PodTemplateSpec) string {
 // operator deletes them (OnDelete), so the operator picks the order of
 // restarts. replicas is the operator's decision, not always spec.size: a
 // member is added to etcd before its pod exists.
-func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32, trustedCA []byte) *appsv1.StatefulSet {
+func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32, trustedCA []byte, toolImage string) *appsv1.StatefulSet {
+	template, hash := MemberTemplate(c, trustedCA, toolImage)
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: StatefulSetName(c), Namespace: c.Namespace, Labels: Labels(c)},
 		Spec: appsv1.StatefulSetSpec{
@@ -62,10 +64,10 @@ func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32, trustedCA []byte) 
 			UpdateStrategy:                       appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
 			Selector:                             &metav1.LabelSelector{MatchLabels: SelectorLabels(c)},
 			PersistentVolumeClaimRetentionPolicy: ClaimRetentionPolicy(),
-			Template:                             PodTemplate(c, trustedCA),
+			Template:                             template,
 		},
 	}
-	sts.Annotations = map[string]string{AnnotationTemplateHash: TemplateHash(sts.Spec.Template)}
+	sts.Annotations = map[string]string{AnnotationTemplateHash: hash}
 	if claim := dataClaim(c); claim != nil {
 		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{*claim}
 	}
@@ -81,6 +83,64 @@ func ClaimRetentionPolicy() *appsv1.StatefulSetPersistentVolumeClaimRetentionPol
 		WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 		WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 	}
+}
+
+// MemberTemplate is the pod template members run, and its hash: the spec's
+// PodTemplate with the member guard first among the init containers, and
+// the hash on the pod too, so a member is outdated exactly when its pod's
+// hash differs from the StatefulSet's. The hash leaves out the guard's
+// image: a new operator image must not restart every member.
+func MemberTemplate(c *etcdv1alpha1.EtcdCluster, trustedCA []byte, toolImage string) (corev1.PodTemplateSpec, string) {
+	t := PodTemplate(c, trustedCA)
+	addMemberGuard(&t, c, "")
+	hash := TemplateHash(t)
+	t.Spec.InitContainers[0].Image = toolImage
+	if t.Annotations == nil {
+		t.Annotations = map[string]string{}
+	}
+	t.Annotations[AnnotationTemplateHash] = hash
+	return t, hash
+}
+
+// GuardContainerName is the init container that stops a member that lost
+// its data from starting under its old ID (memberguard).
+const GuardContainerName = "member-guard"
+
+// addMemberGuard puts the member guard first: it must decide before
+// anything (a restore) writes into the data directory.
+func addMemberGuard(t *corev1.PodTemplateSpec, c *etcdv1alpha1.EtcdCluster, image string) {
+	container := t.Spec.Containers[0]
+	guard := corev1.Container{
+		Name:    GuardContainerName,
+		Image:   image,
+		Command: []string{"/manager"},
+		Args:    []string{"member-guard", "--data-dir=" + dataDir, "--name=$(POD_NAME)"},
+		Env:     []corev1.EnvVar{podNameEnv()},
+		// The bootstrap settings: KeyMayStartEmpty.
+		EnvFrom:                  container.EnvFrom,
+		VolumeMounts:             []corev1.VolumeMount{{Name: dataVolume, MountPath: dataMount}},
+		Resources:                c.Spec.Resources, // the pod's request stays etcd's
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext:          restrictedContainer(),
+	}
+	t.Spec.InitContainers = append([]corev1.Container{guard}, t.Spec.InitContainers...)
+}
+
+// GuardRefused says whether a member pod's guard stopped it because it lost
+// its data, and the guard's message.
+func GuardRefused(p *corev1.Pod) (string, bool) {
+	for _, s := range p.Status.InitContainerStatuses {
+		if s.Name != GuardContainerName {
+			continue
+		}
+		if t := s.State.Terminated; t != nil {
+			return t.Message, t.ExitCode == memberguard.ExitLostData
+		}
+		if t := s.LastTerminationState.Terminated; t != nil && s.State.Running == nil {
+			return t.Message, t.ExitCode == memberguard.ExitLostData
+		}
+	}
+	return "", false
 }
 
 // AnnotationTrustedCA on the pod template identifies the CAs a TLS member
@@ -141,7 +201,7 @@ func etcdContainer(c *etcdv1alpha1.EtcdCluster) corev1.Container {
 	host := fmt.Sprintf("$(POD_NAME).%s.%s.svc", PeerServiceName(c), c.Namespace)
 	scheme := Scheme(c)
 	env := []corev1.EnvVar{
-		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		podNameEnv(),
 		{Name: "ETCD_NAME", Value: "$(POD_NAME)"},
 		{Name: "ETCD_DATA_DIR", Value: dataDir},
 		{Name: "ETCD_LISTEN_PEER_URLS", Value: fmt.Sprintf("%s://0.0.0.0:%d", scheme, PeerPort)},
@@ -186,6 +246,24 @@ func etcdContainer(c *etcdv1alpha1.EtcdCluster) corev1.Container {
 			FailureThreshold: 8,
 		},
 	}
+}
+
+// podNameEnv gives a container its pod's name, from which each member
+// derives its own name and URLs.
+func podNameEnv() corev1.EnvVar {
+	return corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}
+}
+
+// DefaultQuotaBackendBytes is etcd's own quota when none is set: 2 GiB.
+const DefaultQuotaBackendBytes int64 = 2 << 30
+
+// QuotaBackendBytes is the database size at which the members raise
+// NOSPACE.
+func QuotaBackendBytes(c *etcdv1alpha1.EtcdCluster) int64 {
+	if o := c.Spec.Options; o != nil && o.QuotaBackendBytes != nil {
+		return o.QuotaBackendBytes.Value()
+	}
+	return DefaultQuotaBackendBytes
 }
 
 // optionEnv maps spec.options to etcd's environment variables.

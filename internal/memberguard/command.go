@@ -1,0 +1,41 @@
+package memberguard
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Command runs `manager member-guard` and returns its exit code. The list
+// of members that may start empty comes from the environment variable the
+// bootstrap ConfigMap sets (resources.KeyMayStartEmpty).
+func Command(args []string) int {
+	fs := flag.NewFlagSet("member-guard", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "etcd's data directory")
+	name := fs.String("name", "", "the member's name")
+	listEnv := fs.String("may-start-empty-env", "QUORUM_MAY_START_EMPTY", "environment variable listing the members that may start empty")
+	terminationLog := fs.String("termination-log", "/dev/termination-log", "where a refusal is written")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dataDir == "" || *name == "" {
+		fmt.Fprintln(os.Stderr, "member-guard: -data-dir and -name are required")
+		return 2
+	}
+	var mayStartEmpty []string
+	if list := os.Getenv(*listEnv); list != "" {
+		mayStartEmpty = strings.Split(list, ",")
+	}
+	err := Check(*dataDir, *name, mayStartEmpty)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "member-guard:", err)
+	_ = os.WriteFile(*terminationLog, []byte(err.Error()), 0o644)
+	if errors.Is(err, ErrLostData) {
+		return ExitLostData
+	}
+	return 1
+}

@@ -1,0 +1,58 @@
+package memberguard
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// ExitLostData is the guard's exit code when it stops a member that lost
+// its data; the operator matches it to replace the member.
+const ExitLostData = 3
+
+// ErrLostData: the member's data directory is empty, but the bootstrap
+// settings do not let it start empty.
+var ErrLostData = errors.New("data directory is empty")
+
+// Check returns nil when the member name may start on dataDir: the
+// directory holds etcd data, or mayStartEmpty names the member.
+func Check(dataDir, name string, mayStartEmpty []string) error {
+	has, err := HasData(dataDir)
+	if err != nil {
+		return err
+	}
+	if has || slices.Contains(mayStartEmpty, name) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s has already been a member (the bootstrap settings let only %s start empty); "+
+		"starting it would rejoin the cluster under its old member ID without its log or votes: the operator removes it and adds it back as a new member",
+		ErrLostData, name, namesOrNone(mayStartEmpty))
+}
+
+// HasData says whether dataDir holds an etcd member's data, the way etcd
+// decides it: its write-ahead log directory has at least one segment.
+func HasData(dataDir string) (bool, error) {
+	entries, err := os.ReadDir(filepath.Join(dataDir, "member", "wal"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the member's write-ahead log directory: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".wal") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func namesOrNone(names []string) string {
+	if len(names) == 0 {
+		return "no member"
+	}
+	return strings.Join(names, ", ")
+}
