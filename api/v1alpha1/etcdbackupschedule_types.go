@@ -76,7 +76,7 @@ type EtcdBackupScheduleStatus struct {
 // and an EtcdBackup's name is at most 56. The rule runs only on create.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 45",optionalOldSelf=true,message="the name of an EtcdBackupSchedule is at most 45 characters: its backups are named <name>-<10-digit Unix time>, and an EtcdBackup's name is at most 56 characters",fieldPath=".metadata.name"
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 45",optionalOldSelf=true,message="the name of an EtcdBackupSchedule is at most 45 characters: its backups are named <name>-<10-digit Unix time>, and an EtcdBackup's name is at most 56 characters"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=quorum
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`

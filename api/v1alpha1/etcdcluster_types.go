@@ -25,16 +25,21 @@ type EtcdClusterSpec struct {
 	Size int32 `json:"size"`
 
 	// Version is the etcd release the members run, as MAJOR.MINOR.PATCH
-	// (for example 3.6.16). Editing it rolls the members one at a time,
-	// the leader last. Patch versions may change either way; the minor
-	// version may rise by one at a time, and fall by one from 3.6 or later
-	// through etcd's downgrade API. Otherwise a minor downgrade is refused,
-	// except back to the minor some member still runs: that reverts an
-	// upgrade that has not finished.
+	// (for example 3.6.16), 3.5.11 or later: the members' probes use
+	// etcd's /livez and /readyz, which older releases do not serve.
+	// Editing it rolls the members one at a time, the leader last. Patch
+	// versions may change either way; the minor version may rise by one at
+	// a time, and fall by one from 3.6 or later through etcd's downgrade
+	// API. Otherwise a minor downgrade is refused, except back to the minor
+	// some member still runs: that reverts an upgrade that has not
+	// finished. Each step is judged against the old spec and against what
+	// members run now (status.currentVersion), so editing the version
+	// twice in quick succession cannot skip a minor version.
 	//
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|[1-9][0-9]*)\\\\.(0|[1-9][0-9]*)\\\\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$')",message="version must be a semantic version MAJOR.MINOR.PATCH such as 3.6.16, without a leading v"
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('3.')",message="only etcd 3.x versions are supported"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^3\\\\.(0|[1-9][0-9]*)\\\\.(0|[1-9][0-9]*)') || int(self.split('.')[1]) > 5 || (int(self.split('.')[1]) == 5 && int(self.split('.')[2].split('-')[0]) >= 11)",message="etcd versions before 3.5.11 are not supported: members are probed on etcd's /livez and /readyz, which etcd serves from 3.5.11 on; use 3.5.11 or later"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !oldSelf.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.split('.')[1]) <= int(oldSelf.split('.')[1]) + 1",message="upgrade one minor version at a time (3.5 to 3.6, then 3.6 to 3.7): etcd supports no other path"
 	Version string `json:"version"`
 
@@ -124,11 +129,22 @@ type TLSSecrets struct {
 	// (<cluster>.<namespace>.svc); the operator dials members by IP with
 	// that Service's name as the TLS server name.
 	//
+	// It cannot be changed on an existing cluster. Its ca.crt is what
+	// members trust, and members read it only when they start: a member
+	// restarted on another Secret, whose leaf may come from another CA,
+	// would be refused by its peers (and refuse them), and the rollout would
+	// halt with that member down. Renew the certificate inside this Secret
+	// instead (cert-manager renews in place), and change the CA in the
+	// steps docs/security.md describes.
+	//
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the member Secret cannot be changed on an existing cluster: members trust the CA in its ca.crt, so a member restarted on another Secret may be refused by its peers and halt the rollout with a member down; renew the certificate inside the same Secret instead (cert-manager renews in place), and change a CA as docs/security.md describes"
 	Member string `json:"member"`
 
 	// OperatorClient is the client certificate the operator and its backup
-	// Jobs present to the members.
+	// Jobs present to the members. It may be changed: members do not mount
+	// it, so a wrong one restarts no member; the operator cannot reach the
+	// members until it is signed by a CA they trust.
 	//
 	// +kubebuilder:validation:MinLength=1
 	OperatorClient string `json:"operatorClient"`
@@ -462,7 +478,48 @@ type MemberStatus struct {
 
 // EtcdCluster is one etcd cluster run by Quorum.
 //
+// Rules on the whole object, as the API server checks them:
+//
+// Names. The name is at most 52 characters: it names the StatefulSet, and
+// the StatefulSet controller labels each member pod
+// controller-revision-hash=<name>-<hash>, the hash up to 10 characters (a
+// 32-bit FNV hash in decimal), in a label value of at most 63 characters;
+// a longer name makes a StatefulSet that never creates a pod. It is a DNS
+// label starting with a letter: it is also the name of the client and
+// peer Services (<name>, <name>-peer), which Kubernetes before 1.36
+// accepts only in that form, and the prefix of the members' host names,
+// which cannot hold dots. Both rules run only on create (names are
+// immutable), so an object stored before them can still be updated and
+// have its finalizer removed.
+//
+// Versions against what members run. The version rules on spec.version
+// compare with the old spec; these compare with status.currentVersion,
+// the lowest version a healthy member reports, when the operator has set
+// it, so two edits in quick succession (3.5 to 3.6, then 3.7 before any
+// member runs 3.6) cannot restart a member two minor versions away.
+// Creation (no old object) and the operator's status writes (the spec
+// stays as stored) never meet them.
+//
+// emptyDir with 1 or 2 members. With spec.storage.emptyDir a member's data
+// lives only in its pod, so a restarted member comes back empty and must be
+// re-added from its peers; with 1 member there are none, and with 2 the
+// other one alone is no quorum, so the cluster never comes back. Every
+// spec field that feeds the member pod template (resources.PodTemplate and
+// addMemberTLS) restarts members when it changes: version (the default
+// image, and the TLS setting names), image, resources, options (etcd's
+// environment) and podTemplate (labels, annotations, affinity,
+// tolerations, nodeSelector, priorityClassName). Those are refused when
+// the old or the new size is 2 or less. The other fields that reach the
+// template cannot change at all: storage, bootstrap, tls and
+// tls.secrets.member. size, paused, deletionPolicy and
+// tls.secrets.operatorClient do not reach it and stay editable.
+//
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 52",optionalOldSelf=true,message="the name of an EtcdCluster is at most 52 characters: its member pods carry the label controller-revision-hash=<name>-<hash of up to 10 characters>, and a label value is at most 63 characters, so the StatefulSet of a longer name never creates a pod"
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",optionalOldSelf=true,message="the name of an EtcdCluster must be a DNS label (lowercase letters, digits and '-', starting with a letter and ending with a letter or digit): it names the cluster's Services and begins its members' host names"
+// +kubebuilder:validation:XValidation:rule="self.spec.version == oldSelf.spec.version || !has(self.status) || !has(self.status.currentVersion) || !self.status.currentVersion.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !self.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.spec.version.split('.')[1]) <= int(self.status.currentVersion.split('.')[1]) + 1",messageExpression="'members run ' + self.status.currentVersion + ' now (status.currentVersion, the lowest version a healthy member reports): upgrade one minor version at a time from what they run; wait until no member runs ' + self.status.currentVersion.split('.')[0] + '.' + self.status.currentVersion.split('.')[1] + ' before setting ' + self.spec.version",fieldPath=".spec.version"
+// +kubebuilder:validation:XValidation:rule="self.spec.version == oldSelf.spec.version || !has(self.status) || !has(self.status.currentVersion) || !self.status.currentVersion.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !self.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.spec.version.split('.')[1]) >= int(self.status.currentVersion.split('.')[1]) || (int(self.spec.version.split('.')[1]) == int(self.status.currentVersion.split('.')[1]) - 1 && int(self.status.currentVersion.split('.')[1]) >= 6)",messageExpression="'members run ' + self.status.currentVersion + ' now (status.currentVersion, the lowest version a healthy member reports): a minor downgrade goes to one minor version below what they run, and only from 3.6 or later, where etcd has a downgrade API'",fieldPath=".spec.version"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.spec.storage) || !has(oldSelf.spec.storage.emptyDir) || (self.spec.size > 2 && oldSelf.spec.size > 2) || (self.spec.version == oldSelf.spec.version && has(self.spec.image) == has(oldSelf.spec.image) && (!has(self.spec.image) || self.spec.image == oldSelf.spec.image) && (has(self.spec.resources) && has(self.spec.resources.limits) ? self.spec.resources.limits : {}) == (has(oldSelf.spec.resources) && has(oldSelf.spec.resources.limits) ? oldSelf.spec.resources.limits : {}) && (has(self.spec.resources) && has(self.spec.resources.requests) ? self.spec.resources.requests : {}) == (has(oldSelf.spec.resources) && has(oldSelf.spec.resources.requests) ? oldSelf.spec.resources.requests : {}) && (has(self.spec.resources) && has(self.spec.resources.claims) ? self.spec.resources.claims : []) == (has(oldSelf.spec.resources) && has(oldSelf.spec.resources.claims) ? oldSelf.spec.resources.claims : []) && has(self.spec.options) == has(oldSelf.spec.options) && (!has(self.spec.options) || self.spec.options == oldSelf.spec.options) && has(self.spec.podTemplate) == has(oldSelf.spec.podTemplate) && (!has(self.spec.podTemplate) || self.spec.podTemplate == oldSelf.spec.podTemplate))",message="with spec.storage.emptyDir and 1 or 2 members, a change of the pod template (version, image, resources, options or podTemplate) is refused: it restarts members, a restarted member's data lives only in its pod, and with fewer than 3 members none can be re-added from its peers, so the cluster would not come back; scale to 3 or more members first (spec.size alone may change), then make the change",fieldPath=".spec"
 // +kubebuilder:validation:XValidation:rule="oldSelf.spec.version == self.spec.version || !self.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !oldSelf.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.spec.version.split('.')[1]) >= int(oldSelf.spec.version.split('.')[1]) || (int(self.spec.version.split('.')[1]) == int(oldSelf.spec.version.split('.')[1]) - 1 && int(oldSelf.spec.version.split('.')[1]) >= 6) || (has(self.status) && has(self.status.currentVersion) && self.status.currentVersion.split('.')[1] == self.spec.version.split('.')[1])",message="a minor downgrade goes one minor version at a time and only from 3.6 or later, where etcd has a downgrade API; otherwise it is allowed only back to the minor version a member still runs (reverting an unfinished upgrade)",fieldPath=".spec.version"
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.size,statuspath=.status.readyMembers

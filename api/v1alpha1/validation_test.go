@@ -1,6 +1,8 @@
 package v1alpha1_test
 
 import (
+	"strings"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -9,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -82,6 +85,18 @@ var _ = Describe("EtcdCluster CRD", func() {
 			"version must be a semantic version"),
 		Entry("a major version other than 3", func(c *etcdv1alpha1.EtcdCluster) { c.Spec.Version = "4.0.0" },
 			"only etcd 3.x versions are supported"),
+		Entry("3.5.10, which has no /livez and /readyz", func(c *etcdv1alpha1.EtcdCluster) { c.Spec.Version = "3.5.10" },
+			"spec.version: Invalid value: \"3.5.10\": etcd versions before 3.5.11 are not supported"),
+		Entry("a 3.4 release", func(c *etcdv1alpha1.EtcdCluster) { c.Spec.Version = "3.4.30" },
+			"etcd versions before 3.5.11 are not supported"),
+		Entry("a release without learners", func(c *etcdv1alpha1.EtcdCluster) { c.Spec.Version = "3.3.27" },
+			"etcd versions before 3.5.11 are not supported"),
+		Entry("a cluster name over 52 characters", func(c *etcdv1alpha1.EtcdCluster) { c.GenerateName, c.Name = "", strings.Repeat("a", 53) },
+			"the name of an EtcdCluster is at most 52 characters"),
+		Entry("a cluster name with a dot", func(c *etcdv1alpha1.EtcdCluster) { c.GenerateName, c.Name = "", "etcd.main" },
+			"the name of an EtcdCluster must be a DNS label"),
+		Entry("a cluster name that starts with a digit", func(c *etcdv1alpha1.EtcdCluster) { c.GenerateName, c.Name = "", "3node" },
+			"the name of an EtcdCluster must be a DNS label"),
 		Entry("emptyDir together with a claim size", func(c *etcdv1alpha1.EtcdCluster) {
 			c.Spec.Storage = &etcdv1alpha1.StorageSpec{
 				EmptyDir: &corev1.EmptyDirVolumeSource{},
@@ -101,6 +116,13 @@ var _ = Describe("EtcdCluster CRD", func() {
 			c.Spec.Options = &etcdv1alpha1.EtcdOptions{AutoCompactionMode: "hourly"}
 		}, `spec.options.autoCompactionMode: Unsupported value: "hourly"`),
 	)
+
+	It("accepts the oldest supported version and the longest name", func() {
+		cluster := validCluster(newNamespace())
+		cluster.GenerateName, cluster.Name = "", "a"+strings.Repeat("0", 50)+"z"
+		cluster.Spec.Version = "3.5.11"
+		Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
+	})
 
 	It("accepts pre-release versions and tuned timeouts", func() {
 		cluster := validCluster(newNamespace())
@@ -153,6 +175,28 @@ var _ = Describe("EtcdCluster CRD", func() {
 			expectInvalid(k8sClient.Update(ctx, tls), "TLS cannot be turned on or off for an existing cluster")
 		})
 
+		Context("with certificates the user provides", func() {
+			var tls *etcdv1alpha1.EtcdCluster
+
+			BeforeEach(func() {
+				tls = validCluster(cluster.Namespace)
+				tls.Spec.TLS = &etcdv1alpha1.TLSSpec{Secrets: &etcdv1alpha1.TLSSecrets{Member: "member-tls", OperatorClient: "operator-tls"}}
+				Expect(k8sClient.Create(ctx, tls)).To(Succeed())
+			})
+
+			It("refuses another member Secret, which may hold another CA", func() {
+				tls.Spec.TLS.Secrets.Member = "other-member-tls"
+				expectInvalid(k8sClient.Update(ctx, tls),
+					"spec.tls.secrets.member: Invalid value: \"other-member-tls\": the member Secret cannot be changed on an existing cluster")
+				expectInvalid(k8sClient.Update(ctx, tls), "renew the certificate inside the same Secret")
+			})
+
+			It("allows another operator client Secret, which members do not read", func() {
+				tls.Spec.TLS.Secrets.OperatorClient = "other-operator-tls"
+				Expect(k8sClient.Update(ctx, tls)).To(Succeed())
+			})
+		})
+
 		It("refuses a size of 10 through the scale subresource", func() {
 			scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 10}}
 			err := k8sClient.SubResource("scale").Update(ctx, cluster, client.WithSubResourceBody(scale))
@@ -184,7 +228,55 @@ var _ = Describe("EtcdCluster CRD", func() {
 				Entry("skipping a minor version", "3.5.35", "3.5.35", "3.7.0", "upgrade one minor version at a time"),
 				Entry("two minor versions down", "3.6.16", "3.6.16", "3.4.30", "a minor downgrade goes one minor version at a time"),
 				Entry("a minor downgrade from 3.5, which has no downgrade API", "3.5.35", "3.5.35", "3.4.30", "spec.version: Invalid value"),
+				Entry("the next minor while members still run the one before (3.5 to 3.6 to 3.7 in quick succession)",
+					"3.6.16", "3.5.35", "3.7.0",
+					"spec.version: Invalid value: members run 3.5.35 now (status.currentVersion, the lowest version a healthy member reports): upgrade one minor version at a time from what they run; wait until no member runs 3.5 before setting 3.7.0"),
+				Entry("a minor downgrade two below what members run (3.7 to 3.6 to 3.5 in quick succession)",
+					"3.6.16", "3.7.0", "3.5.35",
+					"spec.version: Invalid value: members run 3.7.0 now (status.currentVersion, the lowest version a healthy member reports): a minor downgrade goes to one minor version below what they run"),
 			)
+			DescribeTable("judges against the old spec while no member reports a version",
+				func(from, to string, allowed bool) {
+					err := setVersions(from, "", to)
+					if allowed {
+						Expect(err).To(Succeed())
+					} else {
+						expectInvalid(err, "upgrade one minor version at a time")
+					}
+				},
+				Entry("one minor up", "3.5.35", "3.6.16", true),
+				Entry("two minors up", "3.5.35", "3.7.0", false),
+			)
+
+			It("refuses 3.5, 3.6, 3.7 in quick succession, before members run 3.6", func() {
+				cluster = validCluster(cluster.Namespace)
+				cluster.Spec.Version = "3.5.35"
+				Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
+				cluster.Status.CurrentVersion = "3.5.35"
+				Expect(k8sClient.Status().Update(ctx, cluster)).To(Succeed())
+				cluster.Spec.Version = "3.6.16"
+				Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+				cluster.Spec.Version = "3.7.0"
+				expectInvalid(k8sClient.Update(ctx, cluster), "members run 3.5.35 now")
+
+				// Once the operator reports every member on 3.6, 3.7 is next.
+				Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+				cluster.Status.CurrentVersion = "3.6.16"
+				Expect(k8sClient.Status().Update(ctx, cluster)).To(Succeed())
+				cluster.Spec.Version = "3.7.0"
+				Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
+			})
+
+			It("never refuses the operator's status writes, whatever members run", func() {
+				cluster = validCluster(cluster.Namespace)
+				cluster.Spec.Version = "3.6.16"
+				Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
+				for _, running := range []string{"3.4.30", "3.8.0", "3.6.16", ""} {
+					patch := client.MergeFrom(cluster.DeepCopy())
+					cluster.Status.CurrentVersion = running
+					Expect(k8sClient.Status().Patch(ctx, cluster, patch)).To(Succeed(), running)
+				}
+			})
 		})
 
 		It("scales through the scale subresource", func() {
@@ -193,5 +285,140 @@ var _ = Describe("EtcdCluster CRD", func() {
 			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
 			Expect(cluster.Spec.Size).To(BeEquivalentTo(5))
 		})
+	})
+
+	// With emptyDir a member's data lives only in its pod: a restart of the
+	// only member, or of one of two (the other is no quorum), loses the
+	// cluster. Every change of the pod template restarts members.
+	Context("with emptyDir storage and 1 or 2 members", func() {
+		const restartMessage = "with spec.storage.emptyDir and 1 or 2 members, a change of the pod template"
+
+		emptyDirCluster := func(namespace string, size int32) *etcdv1alpha1.EtcdCluster {
+			c := validCluster(namespace)
+			c.Spec.Size = size
+			c.Spec.Storage = &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+			Expect(k8sClient.Create(ctx, c)).To(Succeed())
+			return c
+		}
+
+		DescribeTable("refuses a change that restarts members",
+			func(mutate func(*etcdv1alpha1.EtcdCluster)) {
+				ns := newNamespace()
+				for _, size := range []int32{1, 2} {
+					c := emptyDirCluster(ns, size)
+					mutate(c)
+					expectInvalid(k8sClient.Update(ctx, c), restartMessage)
+					expectInvalid(k8sClient.Update(ctx, c), "scale to 3 or more members first")
+				}
+			},
+			Entry("the version", func(c *etcdv1alpha1.EtcdCluster) { c.Spec.Version = "3.6.15" }),
+			Entry("the image", func(c *etcdv1alpha1.EtcdCluster) { c.Spec.Image = "registry.example/etcd:v3.6.16" }),
+			Entry("the resources", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}
+			}),
+			Entry("the options", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.Options = &etcdv1alpha1.EtcdOptions{AutoCompactionMode: "periodic", AutoCompactionRetention: "1h"}
+			}),
+			Entry("pod labels", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{Labels: map[string]string{"team": "db"}}
+			}),
+			Entry("pod annotations", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{Annotations: map[string]string{"note": "x"}}
+			}),
+			Entry("the node selector", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{NodeSelector: map[string]string{"disk": "ssd"}}
+			}),
+			Entry("the tolerations", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{Tolerations: []corev1.Toleration{{Key: "db", Operator: corev1.TolerationOpExists}}}
+			}),
+			Entry("the affinity", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+					PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 1,
+						PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname"}}}}}}
+			}),
+			Entry("the priority class", func(c *etcdv1alpha1.EtcdCluster) {
+				c.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{PriorityClassName: "critical"}
+			}),
+		)
+
+		It("refuses a change of the pod template together with a scale from or to 2", func() {
+			ns := newNamespace()
+			up := emptyDirCluster(ns, 1)
+			up.Spec.Size, up.Spec.Version = 3, "3.6.15"
+			expectInvalid(k8sClient.Update(ctx, up), restartMessage)
+
+			down := emptyDirCluster(ns, 3)
+			down.Spec.Size, down.Spec.Version = 2, "3.6.15"
+			expectInvalid(k8sClient.Update(ctx, down), restartMessage)
+		})
+
+		It("allows what restarts no member: size, paused, deletionPolicy, and the operator's status", func() {
+			c := emptyDirCluster(newNamespace(), 1)
+			c.Spec.Paused = true
+			c.Spec.DeletionPolicy = etcdv1alpha1.DeletionPolicyDelete
+			Expect(k8sClient.Update(ctx, c)).To(Succeed())
+			c.Status.CurrentVersion = "3.6.16"
+			Expect(k8sClient.Status().Update(ctx, c)).To(Succeed())
+			c.Spec.Size = 3
+			Expect(k8sClient.Update(ctx, c)).To(Succeed())
+			c.Spec.Size = 1
+			Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		})
+
+		It("takes resources left out (kubectl) and empty (a Go client) as the same", func() {
+			ns := newNamespace()
+			created := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "etcd.quorum.dev/v1alpha1", "kind": "EtcdCluster",
+				"metadata": map[string]any{"generateName": "etcd-", "namespace": ns},
+				"spec":     map[string]any{"size": int64(1), "version": "3.6.16", "storage": map[string]any{"emptyDir": map[string]any{}}},
+			}}
+			Expect(k8sClient.Create(ctx, created)).To(Succeed())
+			var c etcdv1alpha1.EtcdCluster
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(created), &c)).To(Succeed())
+			c.Spec.Paused = true // the update also sends "resources": {}
+			Expect(k8sClient.Update(ctx, &c)).To(Succeed())
+		})
+
+		It("allows pod template changes with 3 or more members, or with claims", func() {
+			ns := newNamespace()
+			three := emptyDirCluster(ns, 3)
+			three.Spec.Version = "3.6.15"
+			three.Spec.PodTemplate = &etcdv1alpha1.PodTemplate{Labels: map[string]string{"team": "db"}}
+			Expect(k8sClient.Update(ctx, three)).To(Succeed())
+
+			claims := validCluster(ns)
+			claims.Spec.Size = 1
+			Expect(k8sClient.Create(ctx, claims)).To(Succeed())
+			claims.Spec.Version = "3.6.15"
+			Expect(k8sClient.Update(ctx, claims)).To(Succeed())
+		})
+	})
+})
+
+var _ = Describe("Names the operator derives other names from", func() {
+	validBackupSpec := func() etcdv1alpha1.EtcdBackupSpec {
+		return etcdv1alpha1.EtcdBackupSpec{ClusterName: "main", Destination: etcdv1alpha1.BackupDestination{
+			PersistentVolumeClaim: &etcdv1alpha1.PVCLocation{ClaimName: "backups"}}}
+	}
+	backup := func(ns, name string) *etcdv1alpha1.EtcdBackup {
+		return &etcdv1alpha1.EtcdBackup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: validBackupSpec()}
+	}
+	schedule := func(ns, name string) *etcdv1alpha1.EtcdBackupSchedule {
+		return &etcdv1alpha1.EtcdBackupSchedule{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: etcdv1alpha1.EtcdBackupScheduleSpec{Schedule: "@hourly", BackupTemplate: validBackupSpec()}}
+	}
+
+	It("refuses an EtcdBackup name over 56 characters, whose Job name would not fit a label", func() {
+		ns := newNamespace()
+		expectInvalid(k8sClient.Create(ctx, backup(ns, strings.Repeat("b", 57))),
+			"the name of an EtcdBackup is at most 56 characters")
+		Expect(k8sClient.Create(ctx, backup(ns, strings.Repeat("b", 56)))).To(Succeed())
+	})
+
+	It("refuses an EtcdBackupSchedule name over 45 characters, whose backups' names would be too long", func() {
+		ns := newNamespace()
+		expectInvalid(k8sClient.Create(ctx, schedule(ns, strings.Repeat("s", 46))),
+			"the name of an EtcdBackupSchedule is at most 45 characters")
+		Expect(k8sClient.Create(ctx, schedule(ns, strings.Repeat("s", 45)))).To(Succeed())
 	})
 })
