@@ -194,7 +194,7 @@ type EtcdBackupStatus struct {
 // its finalizer.
 //
 // +kubebuilder:object:root=true
-// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 56",optionalOldSelf=true,message="the name of an EtcdBackup is at most 56 characters: its Jobs are named <name>-backup and <name>-delete, and a Job's name must fit the 63-character label job-name on its pods",fieldPath=".metadata.name"
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 56",optionalOldSelf=true,message="the name of an EtcdBackup is at most 56 characters: its Jobs are named <name>-backup and <name>-delete, and a Job's name must fit the 63-character label job-name on its pods"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=quorum
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.clusterName`
