@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -12,23 +13,34 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 )
 
-// LabelSchedule marks the EtcdBackups a schedule created.
+// LabelSchedule marks the EtcdBackups a schedule created; it is the only
+// tie between them.
 const LabelSchedule = "etcd.quorum.dev/schedule"
 
 // EtcdBackupScheduleReconciler creates an EtcdBackup at each scheduled
 // time (never while one of its backups still runs) and prunes finished
 // ones by count and age. Its backups carry SnapshotFinalizer, so pruning
 // a backup deletes its snapshot too.
+//
+// The backups are not owned by the schedule: an owner reference would let
+// the garbage collector delete every backup, and through the finalizer
+// every snapshot, the newest good one included, when the schedule is
+// deleted (a GitOps prune, a recreate). Pruning by retention is the only
+// automatic deletion. A schedule created again under the same name takes
+// up the backups by their label and prunes them by its retention.
 type EtcdBackupScheduleReconciler struct {
 	client.Client
+	// Scheme is not used: backups carry no owner reference.
 	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	// Now is the clock; time.Now unless a test sets it.
@@ -38,7 +50,7 @@ type EtcdBackupScheduleReconciler struct {
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules,verbs=get;list;watch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules/status,verbs=get;patch
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackupschedules/finalizers,verbs=update
-// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=create;delete
+// +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=get;list;watch;create;patch;delete
 
 // Reconcile runs the schedule once and asks to be called at the next time.
 func (r *EtcdBackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -65,9 +77,16 @@ func (r *EtcdBackupScheduleReconciler) runSchedule(ctx context.Context, s *etcdv
 		setReady(s, metav1.ConditionFalse, "InvalidSchedule", fmt.Sprintf("spec.schedule %q: %v", s.Spec.Schedule, err))
 		return ctrl.Result{}, nil
 	}
-	backups, err := r.ownBackups(ctx, s)
+	backups, err := r.backupsOf(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if err := r.disown(ctx, s, backups); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !s.DeletionTimestamp.IsZero() {
+		// Held by a finalizer (foreground deletion): take no new backup.
+		return ctrl.Result{}, nil
 	}
 	summarize(s, backups)
 	if err := r.prune(ctx, s, backups, r.Now()); err != nil {
@@ -114,6 +133,7 @@ func latestDue(sched cron.Schedule, last, now time.Time) time.Time {
 // createBackup creates the backup for the slot due, named after it so a
 // retry never makes two.
 func (r *EtcdBackupScheduleReconciler) createBackup(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule, due time.Time) error {
+	// No owner reference: the backup outlives the schedule.
 	b := &etcdv1alpha1.EtcdBackup{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:       fmt.Sprintf("%s-%d", s.Name, due.Unix()),
@@ -122,9 +142,6 @@ func (r *EtcdBackupScheduleReconciler) createBackup(ctx context.Context, s *etcd
 			Finalizers: []string{SnapshotFinalizer},
 		},
 		Spec: s.Spec.BackupTemplate,
-	}
-	if err := controllerutil.SetControllerReference(s, b, r.Scheme); err != nil {
-		return err
 	}
 	if err := r.Create(ctx, b); client.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("create backup %s: %w", b.Name, err)
@@ -135,8 +152,8 @@ func (r *EtcdBackupScheduleReconciler) createBackup(ctx context.Context, s *etcd
 	return nil
 }
 
-// ownBackups lists the schedule's backups, newest first.
-func (r *EtcdBackupScheduleReconciler) ownBackups(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule) ([]etcdv1alpha1.EtcdBackup, error) {
+// backupsOf lists the schedule's backups by their label, newest first.
+func (r *EtcdBackupScheduleReconciler) backupsOf(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule) ([]etcdv1alpha1.EtcdBackup, error) {
 	var list etcdv1alpha1.EtcdBackupList
 	if err := r.List(ctx, &list, client.InNamespace(s.Namespace), client.MatchingLabels{LabelSchedule: s.Name}); err != nil {
 		return nil, fmt.Errorf("list backups: %w", err)
@@ -144,6 +161,30 @@ func (r *EtcdBackupScheduleReconciler) ownBackups(ctx context.Context, s *etcdv1
 	items := list.Items
 	sort.Slice(items, func(i, j int) bool { return items[j].CreationTimestamp.Before(&items[i].CreationTimestamp) })
 	return items, nil
+}
+
+// disown removes the owner reference to the schedule from backups that an
+// earlier version of the operator created with one, so that deleting the
+// schedule no longer deletes them. Every schedule is reconciled when the
+// operator starts, so this happens right after an upgrade; a schedule
+// deleted before that, or while the operator is down, still takes its
+// older backups along.
+func (r *EtcdBackupScheduleReconciler) disown(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule, backups []etcdv1alpha1.EtcdBackup) error {
+	for i := range backups {
+		b := &backups[i]
+		refs := slices.DeleteFunc(slices.Clone(b.OwnerReferences), func(ref metav1.OwnerReference) bool { return ref.UID == s.UID })
+		if len(refs) == len(b.OwnerReferences) {
+			continue
+		}
+		before := b.DeepCopy()
+		b.OwnerReferences = refs
+		// A merge patch replaces the whole list; the optimistic lock keeps
+		// it from undoing a concurrent change.
+		if err := r.Patch(ctx, b, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("remove the owner reference of backup %s: %w", b.Name, err)
+		}
+	}
+	return nil
 }
 
 // summarize records the running backup and the newest succeeded one.
@@ -199,14 +240,24 @@ func setReady(s *etcdv1alpha1.EtcdBackupSchedule, status metav1.ConditionStatus,
 	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: "Ready", Status: status, Reason: reason, Message: msg, ObservedGeneration: s.Generation})
 }
 
-// SetupWithManager registers the reconciler; its backups' changes wake it.
+// SetupWithManager registers the reconciler; a change to a backup wakes
+// the schedule its label names.
 func (r *EtcdBackupScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&etcdv1alpha1.EtcdBackupSchedule{}).
-		Owns(&etcdv1alpha1.EtcdBackup{}).
+		Watches(&etcdv1alpha1.EtcdBackup{}, handler.EnqueueRequestsFromMapFunc(scheduleOfBackup)).
 		Named("etcdbackupschedule").
 		Complete(r)
+}
+
+// scheduleOfBackup is the schedule that created a backup, by its label.
+func scheduleOfBackup(_ context.Context, b client.Object) []reconcile.Request {
+	name := b.GetLabels()[LabelSchedule]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: b.GetNamespace(), Name: name}}}
 }

@@ -127,7 +127,7 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		}, 10*time.Second, time.Second).Should(Succeed())
 	})
 
-	It("takes backups on a schedule, prunes old ones with their objects, and stops when suspended", func() {
+	It("takes backups on a schedule, prunes old ones with their objects, stops when suspended, and leaves them when it or the namespace is deleted", func() {
 		schedule := &etcdv1alpha1.EtcdBackupSchedule{
 			ObjectMeta: metav1.ObjectMeta{Name: "every-10s", Namespace: ns},
 			Spec: etcdv1alpha1.EtcdBackupScheduleSpec{
@@ -163,6 +163,45 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		before := backupNames(scheduledBackups(ns, schedule.Name))
 		Consistently(func() []string { return added(before, backupNames(scheduledBackups(ns, schedule.Name))) }, 25*time.Second, time.Second).
 			Should(BeEmpty(), "a suspended schedule created a backup")
+
+		By("deleting the schedule: its backups and their objects stay")
+		var kept []etcdv1alpha1.EtcdBackup
+		Eventually(func(g Gomega) {
+			kept = scheduledBackups(ns, schedule.Name)
+			g.Expect(len(kept)).To(BeNumerically("<=", 2), "pruning has not caught up")
+			for _, b := range kept {
+				g.Expect(b.DeletionTimestamp.IsZero()).To(BeTrue(), "%s is being pruned", b.Name)
+				g.Expect(b.Status.Phase).To(BeElementOf(etcdv1alpha1.BackupSucceeded, etcdv1alpha1.BackupFailed), "%s", b.Name)
+			}
+		}, time.Minute, time.Second).Should(Succeed())
+		var keys []string
+		for _, b := range kept {
+			if b.Status.Phase == etcdv1alpha1.BackupSucceeded {
+				keys = append(keys, fmt.Sprintf("%s/source/%s.db", ns, b.Name))
+			}
+		}
+		Expect(keys).NotTo(BeEmpty())
+		Expect(objectKeys(s3, bucket)).To(ConsistOf(keys))
+		// Foreground: the garbage collector deletes everything the schedule
+		// owns before the schedule itself, so an owned backup would go.
+		Expect(k8sClient.Delete(ctx, schedule, client.PropagationPolicy(metav1.DeletePropagationForeground))).To(Succeed())
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(schedule), schedule) }, time.Minute, time.Second).
+			Should(Satisfy(apierrors.IsNotFound))
+		Consistently(func(g Gomega) {
+			now := scheduledBackups(ns, schedule.Name)
+			g.Expect(backupNames(now)).To(Equal(backupNames(kept)))
+			for _, b := range now {
+				g.Expect(b.DeletionTimestamp.IsZero()).To(BeTrue(), "%s is being deleted with its schedule", b.Name)
+			}
+			g.Expect(objectKeys(s3, bucket)).To(ConsistOf(keys))
+		}, 20*time.Second, 2*time.Second).Should(Succeed())
+
+		By("deleting the namespace: it goes, although no Job can delete the snapshots there, which stay")
+		namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		Expect(k8sClient.Delete(ctx, namespace)).To(Succeed())
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(namespace), namespace) }, 3*time.Minute, 2*time.Second).
+			Should(Satisfy(apierrors.IsNotFound), "the namespace is stuck terminating")
+		Expect(objectKeys(s3, bucket)).To(ConsistOf(keys))
 	})
 
 	It("fails with a clear message for a missing bucket, Secret or cluster, and uploads nothing", func() {
