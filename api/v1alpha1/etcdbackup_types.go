@@ -133,10 +133,19 @@ type EtcdBackupStatus struct {
 	// +optional
 	Message string `json:"message,omitempty"`
 
-	// Member is the member the snapshot was taken from.
+	// Member is the member the snapshot was taken from. The backup chose
+	// it when the snapshot began: a voter without errors that followed the
+	// leader a majority of the voters followed, and served a linearizable
+	// read just before.
 	//
 	// +optional
 	Member string `json:"member,omitempty"`
+
+	// MemberID is that member's ID in hex, as etcdctl prints it; a member
+	// replaced under the same name has another ID.
+	//
+	// +optional
+	MemberID string `json:"memberID,omitempty"`
 
 	// StartTime is when the snapshot began.
 	//
@@ -160,7 +169,10 @@ type EtcdBackupStatus struct {
 	SHA256 string `json:"sha256,omitempty"`
 
 	// Revision is the member's revision when the snapshot began; the
-	// snapshot holds at least that revision.
+	// snapshot holds at least that revision. It is no lower than the
+	// revision a linearizable read through the cluster returned when the
+	// backup began, so every write acknowledged before startTime is in the
+	// snapshot.
 	//
 	// +optional
 	Revision int64 `json:"revision,omitempty"`
@@ -201,6 +213,7 @@ type EtcdBackupStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.status.sizeBytes`
 // +kubebuilder:printcolumn:name="Revision",type=integer,JSONPath=`.status.revision`
+// +kubebuilder:printcolumn:name="Member",type=string,JSONPath=`.status.member`,priority=1
 // +kubebuilder:printcolumn:name="Location",type=string,JSONPath=`.status.location`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type EtcdBackup struct {

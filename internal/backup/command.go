@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/quorum-operator/quorum/internal/pki"
@@ -25,7 +26,7 @@ const (
 // the operator reads it from the pod's status.
 func Command(args []string) int {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	endpoint := fs.String("endpoint", "", "client URL of the member to snapshot")
+	endpoints := fs.String("endpoints", "", "client URLs of the cluster's members, comma-separated; the member to snapshot is chosen among them")
 	remove := fs.Bool("delete", false, "delete the snapshot at the destination instead of taking one")
 	file := fs.String("file", "", "write the snapshot to this file (a claim's mount)")
 	location := fs.String("location", "", "the location to report for -file, e.g. pvc://claim/path")
@@ -55,14 +56,14 @@ func Command(args []string) int {
 		location, err := sink.Delete(ctx)
 		return report(*terminationLog, Result{Location: location}, err)
 	}
-	if *endpoint == "" {
-		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("-endpoint is required")})
+	if *endpoints == "" {
+		return report(*terminationLog, Result{}, &PermanentError{fmt.Errorf("-endpoints is required")})
 	}
 	tlsConfig, err := clientTLS(*certFile, *keyFile, *caFile)
 	if err != nil {
 		return report(*terminationLog, Result{}, &PermanentError{err})
 	}
-	res, err := Take(ctx, *endpoint, tlsConfig, sink)
+	res, err := TakeFrom(ctx, strings.Split(*endpoints, ","), tlsConfig, sink)
 	return report(*terminationLog, res, err)
 }
 
@@ -92,7 +93,7 @@ func report(path string, res Result, err error) int {
 	switch {
 	case err == nil:
 		msg, _ = json.Marshal(res)
-		fmt.Printf("done: %s (%d bytes, sha256 %s, revision %d)\n", res.Location, res.SizeBytes, res.SHA256, res.Revision)
+		fmt.Printf("done: %s (%d bytes, sha256 %s, revision %d, from %s)\n", res.Location, res.SizeBytes, res.SHA256, res.Revision, res.Member)
 	case IsPermanent(err):
 		msg, code = []byte(err.Error()), ExitPermanent
 	default:

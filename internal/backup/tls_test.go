@@ -22,7 +22,7 @@ func TestCommandTakesASnapshotOverMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	out, log := filepath.Join(dir, "snap.db"), filepath.Join(dir, "termination-log")
 
-	code := Command([]string{"--endpoint=" + url, "--file=" + out, "--termination-log=" + log,
+	code := Command([]string{"--endpoints=" + url, "--file=" + out, "--termination-log=" + log,
 		"--cert=" + files.Cert, "--key=" + files.Key, "--cacert=" + files.CA, "--timeout=30s"})
 	if code != ExitOK {
 		t.Fatalf("exit code %d: %s", code, readString(t, log))
@@ -33,12 +33,12 @@ func TestCommandTakesASnapshotOverMutualTLS(t *testing.T) {
 	}
 
 	refused := filepath.Join(dir, "refused.db")
-	code = Command([]string{"--endpoint=" + url, "--file=" + refused, "--termination-log=" + log,
+	code = Command([]string{"--endpoints=" + url, "--file=" + refused, "--termination-log=" + log,
 		"--cacert=" + files.CA, "--cert=" + files.Cert, "--key=" + files.Cert, "--timeout=10s"})
 	if code != ExitPermanent || !strings.Contains(readString(t, log), "client certificate") {
 		t.Errorf("a key that is not a key: exit %d, %q; want a permanent error about the client certificate", code, readString(t, log))
 	}
-	code = Command([]string{"--endpoint=" + url, "--file=" + refused, "--termination-log=" + log, "--timeout=3s"})
+	code = Command([]string{"--endpoints=" + url, "--file=" + refused, "--termination-log=" + log, "--timeout=3s"})
 	if code == ExitOK {
 		t.Errorf("a snapshot without a client certificate succeeded")
 	}

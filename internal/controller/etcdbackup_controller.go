@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/backup"
@@ -93,7 +95,10 @@ func (r *EtcdBackupReconciler) recordProgress(ctx context.Context, before, b *et
 // SnapshotFinalizer on an EtcdBackup deletes its snapshot (object or file)
 // when the EtcdBackup is deleted. Schedules put it on the backups they
 // create, so pruning removes the data too; a backup created by hand keeps
-// its snapshot unless the finalizer is added.
+// its snapshot unless the finalizer is added. It never holds a backup
+// forever: where the snapshot cannot be deleted (the Job failed, or the
+// namespace is being deleted and no Job can run there) the backup goes
+// and the snapshot stays, with a log line and an event that say where.
 const SnapshotFinalizer = "etcd.quorum.dev/delete-snapshot"
 
 // deleteSnapshot runs the Job that deletes a deleted backup's snapshot,
@@ -111,26 +116,11 @@ func (r *EtcdBackupReconciler) deleteSnapshot(ctx context.Context, b *etcdv1alph
 		return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
 	}
 	if b.Status.Phase == etcdv1alpha1.BackupSucceeded {
-		var job batchv1.Job
-		err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: resources.SnapshotDeleteJobName(b)}, &job)
-		switch {
-		case client.IgnoreNotFound(err) != nil:
+		done, err := r.runSnapshotDelete(ctx, b)
+		if err != nil {
 			return ctrl.Result{}, err
-		case err != nil:
-			job := resources.SnapshotDeleteJob(b, r.JobImage)
-			if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
-				return ctrl.Result{}, err
-			}
-			if err := r.Create(ctx, job); client.IgnoreAlreadyExists(err) != nil {
-				return ctrl.Result{}, fmt.Errorf("create snapshot delete job: %w", err)
-			}
-			return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
-		case jobCondition(&job, batchv1.JobComplete):
-			r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SnapshotDeleted", "SnapshotDeleted", "Deleted %s", b.Status.Location)
-		case jobCondition(&job, batchv1.JobFailed):
-			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "SnapshotNotDeleted", "SnapshotNotDeleted",
-				"Could not delete %s, which may remain: %s", b.Status.Location, r.lastPodMessage(ctx, &job))
-		default:
+		}
+		if !done {
 			return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
 		}
 	}
@@ -139,16 +129,76 @@ func (r *EtcdBackupReconciler) deleteSnapshot(ctx context.Context, b *etcdv1alph
 	return ctrl.Result{}, r.Patch(ctx, b, client.MergeFrom(before))
 }
 
+// runSnapshotDelete starts the Job that deletes the backup's snapshot or
+// reads how it ended. It reports done once the Job ended or cannot run.
+func (r *EtcdBackupReconciler) runSnapshotDelete(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (bool, error) {
+	var job batchv1.Job
+	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: resources.SnapshotDeleteJobName(b)}, &job)
+	switch {
+	case client.IgnoreNotFound(err) != nil:
+		return false, err
+	case err != nil:
+		return r.startSnapshotDelete(ctx, b)
+	case jobCondition(&job, batchv1.JobComplete):
+		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SnapshotDeleted", "SnapshotDeleted", "Deleted %s", b.Status.Location)
+		return true, nil
+	case jobCondition(&job, batchv1.JobFailed):
+		r.leftBehind(ctx, b, "SnapshotNotDeleted", b.Status.Location, "the delete Job failed: "+r.lastPodMessage(ctx, &job))
+		return true, nil
+	}
+	return false, nil
+}
+
+// startSnapshotDelete creates the delete Job. In a namespace being deleted
+// the API server refuses every new object, and the Secret and claim the
+// Job needs are going too: the snapshot is left where it is, so that the
+// namespace's deletion completes.
+func (r *EtcdBackupReconciler) startSnapshotDelete(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (bool, error) {
+	job := resources.SnapshotDeleteJob(b, r.JobImage)
+	if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
+		return false, err
+	}
+	err := r.Create(ctx, job)
+	if namespaceTerminating(err) {
+		r.leftBehind(ctx, b, "SnapshotNotDeleted", b.Status.Location, "its namespace is being deleted, where no Job can run")
+		return true, nil
+	}
+	if client.IgnoreAlreadyExists(err) != nil {
+		return false, fmt.Errorf("create snapshot delete job: %w", err)
+	}
+	return false, nil
+}
+
+// namespaceTerminating says whether err is the API server refusing to
+// create an object in a namespace that is being deleted.
+func namespaceTerminating(err error) bool {
+	return apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
+}
+
+// leftBehind records a snapshot the operator lets go of without deleting
+// it: a log line with its location, which always works, and a warning
+// event, which a namespace being deleted no longer accepts.
+func (r *EtcdBackupReconciler) leftBehind(ctx context.Context, b *etcdv1alpha1.EtcdBackup, reason, location, why string) {
+	logf.FromContext(ctx).Info("Snapshot left behind: delete it by hand if it is not wanted", "location", location, "reason", why)
+	r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, reason, reason, "Could not delete %s, which may remain: %s", location, why)
+}
+
 // finishUpload lets a backup deleted while its Job still runs end that
 // Job and record how it went, so a snapshot it wrote is deleted with it
 // instead of being left with no backup naming it. It reports whether the
-// Job still runs. A backup whose Job never started wrote nothing.
+// Job still runs. A backup whose Job never started wrote nothing; one
+// whose Job went away before it was seen to end (deleted with its
+// namespace, or by hand) may have written its snapshot, which is recorded
+// as left behind.
 func (r *EtcdBackupReconciler) finishUpload(ctx context.Context, b *etcdv1alpha1.EtcdBackup) (bool, error) {
 	if finished(b) {
 		return false, nil
 	}
 	var job batchv1.Job
 	err := r.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: resources.BackupJobName(b)}, &job)
+	if apierrors.IsNotFound(err) && b.Status.Phase == etcdv1alpha1.BackupRunning {
+		r.leftBehind(ctx, b, "SnapshotMayRemain", resources.BackupLocation(b), "the backup's Job went away before it was seen to end")
+	}
 	if err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
@@ -222,12 +272,11 @@ func (r *EtcdBackupReconciler) start(ctx context.Context, b *etcdv1alpha1.EtcdBa
 		}
 		return ctrl.Result{}, err
 	}
-	member, ok := snapshotMember(&c)
-	if !ok {
+	if !hasHealthyVoter(&c) {
 		b.Status.Phase, b.Status.Message = etcdv1alpha1.BackupPending, fmt.Sprintf("waiting for a healthy member of %s", c.Name)
 		return ctrl.Result{RequeueAfter: requeueWhileUnready}, nil
 	}
-	job := resources.BackupJob(b, &c, member, r.JobImage)
+	job := resources.BackupJob(b, &c, r.JobImage)
 	if err := controllerutil.SetControllerReference(b, job, r.Scheme); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -235,25 +284,23 @@ func (r *EtcdBackupReconciler) start(ctx context.Context, b *etcdv1alpha1.EtcdBa
 		return ctrl.Result{}, fmt.Errorf("create backup job: %w", err)
 	}
 	now := metav1.Now()
-	b.Status.Phase, b.Status.Member, b.Status.StartTime = etcdv1alpha1.BackupRunning, member, &now
-	b.Status.Message = fmt.Sprintf("taking the snapshot from %s", member)
-	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupStarted", "BackupStarted", "Taking a snapshot of %s from %s", c.Name, member)
+	b.Status.Phase, b.Status.StartTime = etcdv1alpha1.BackupRunning, &now
+	b.Status.Message = "taking the snapshot"
+	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupStarted", "BackupStarted", "Taking a snapshot of %s", c.Name)
 	return ctrl.Result{RequeueAfter: requeueWhileBackingUp}, nil
 }
 
-// snapshotMember is a healthy voter, a follower when there is one.
-func snapshotMember(c *etcdv1alpha1.EtcdCluster) (string, bool) {
-	leader := ""
+// hasHealthyVoter says whether the cluster's status shows a member worth
+// starting a Job for. It only saves a Job that would fail: the status
+// can be 30 s old, so the Job itself picks and checks the member it reads
+// from when the snapshot begins (internal/backup).
+func hasHealthyVoter(c *etcdv1alpha1.EtcdCluster) bool {
 	for _, m := range c.Status.Members {
-		if !m.Healthy || m.Learner {
-			continue
+		if m.Healthy && !m.Learner {
+			return true
 		}
-		if !m.Leader {
-			return m.Name, true
-		}
-		leader = m.Name
 	}
-	return leader, leader != ""
+	return false
 }
 
 // succeed copies the backup command's result into status.
@@ -269,10 +316,11 @@ func (r *EtcdBackupReconciler) succeed(ctx context.Context, b *etcdv1alpha1.Etcd
 	b.Status.StartTime, b.Status.CompletionTime = &start, &end
 	b.Status.SizeBytes, b.Status.SHA256, b.Status.Revision = res.SizeBytes, res.SHA256, res.Revision
 	b.Status.EtcdVersion, b.Status.Location = res.EtcdVersion, res.Location
+	b.Status.Member, b.Status.MemberID = res.Member, res.MemberID
 	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: "Complete", Status: metav1.ConditionTrue,
-		Reason: "SnapshotWritten", Message: fmt.Sprintf("%d bytes at revision %d written to %s", res.SizeBytes, res.Revision, res.Location)})
+		Reason: "SnapshotWritten", Message: fmt.Sprintf("%d bytes at revision %d from %s written to %s", res.SizeBytes, res.Revision, res.Member, res.Location)})
 	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupSucceeded", "BackupSucceeded",
-		"Wrote %d bytes (revision %d) to %s", res.SizeBytes, res.Revision, res.Location)
+		"Wrote %d bytes (revision %d, from %s) to %s", res.SizeBytes, res.Revision, res.Member, res.Location)
 	return nil
 }
 

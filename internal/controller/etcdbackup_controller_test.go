@@ -71,7 +71,51 @@ var _ = Describe("EtcdBackup reconciler", func() {
 		finishJob(&deleteJob, backup.Result{})
 		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b) }, timeout).Should(Satisfy(apierrors.IsNotFound))
 	})
+
+	It("lets a backup go in a namespace being deleted, leaving its snapshot, so the namespace's deletion completes", func() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "backup-"}}
+		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+		// Its cluster does not exist; status says it succeeded, as if it
+		// had, so its finalizer has a snapshot to delete.
+		b := &etcdv1alpha1.EtcdBackup{
+			ObjectMeta: metav1.ObjectMeta{Name: "hourly-1", Namespace: ns.Name, Finalizers: []string{SnapshotFinalizer}},
+			Spec: etcdv1alpha1.EtcdBackupSpec{ClusterName: "absent", Destination: etcdv1alpha1.BackupDestination{
+				S3: &etcdv1alpha1.S3Location{Endpoint: "s3.example.test", Bucket: "backups",
+					CredentialsSecret: etcdv1alpha1.SecretReference{Name: "s3"}},
+			}}}
+		Expect(k8sClient.Create(ctx, b)).To(Succeed())
+		markSucceeded(b, "s3://backups/"+ns.Name+"/absent/hourly-1.db")
+
+		By("deleting the namespace, then the backup, as the namespace controller would")
+		Expect(k8sClient.Delete(ctx, ns)).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ns), ns)).To(Succeed())
+		Expect(ns.DeletionTimestamp).NotTo(BeNil())
+		Expect(k8sClient.Delete(ctx, b)).To(Succeed())
+
+		Eventually(func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b) }, timeout).
+			Should(Satisfy(apierrors.IsNotFound), "the finalizer holds the backup, and with it the namespace")
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: resources.SnapshotDeleteJobName(b)}, &batchv1.Job{})).
+			To(Satisfy(apierrors.IsNotFound))
+	})
 })
+
+// markSucceeded records b as a succeeded backup at location. The
+// reconciler may fail it first (its cluster is missing); the status is
+// written until it says Succeeded, which is final.
+func markSucceeded(b *etcdv1alpha1.EtcdBackup, location string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
+		if b.Status.Phase != etcdv1alpha1.BackupSucceeded {
+			b.Status = etcdv1alpha1.EtcdBackupStatus{Phase: etcdv1alpha1.BackupSucceeded, Location: location, SizeBytes: 1024, Revision: 7}
+			g.Expect(k8sClient.Status().Update(ctx, b)).To(Succeed())
+		}
+		g.Consistently(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
+			g.Expect(b.Status.Phase).To(Equal(etcdv1alpha1.BackupSucceeded))
+		}, time.Second).Should(Succeed())
+	}, timeout).Should(Succeed())
+}
 
 // finishJob stands in for the kubelet and the Job controller: a pod of the
 // Job ends with result as its termination message, and the Job completes.

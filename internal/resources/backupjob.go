@@ -2,7 +2,10 @@ package resources
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,19 +37,52 @@ func BackupObjectPath(b *etcdv1alpha1.EtcdBackup) string {
 	return path.Join(b.Namespace, b.Spec.ClusterName, b.Name+".db")
 }
 
+// BackupLocation is where a backup's snapshot is written, as the backup
+// command reports it: s3://bucket/key or pvc://claim/path.
+func BackupLocation(b *etcdv1alpha1.EtcdBackup) string {
+	switch d := b.Spec.Destination; {
+	case d.S3 != nil:
+		return fmt.Sprintf("s3://%s/%s%s", d.S3.Bucket, d.S3.Prefix, BackupObjectPath(b))
+	case d.PersistentVolumeClaim != nil:
+		return fmt.Sprintf("pvc://%s/%s", d.PersistentVolumeClaim.ClaimName, path.Join(d.PersistentVolumeClaim.Directory, BackupObjectPath(b)))
+	}
+	return ""
+}
+
 // MemberClientURL is a member's client URL by its stable DNS name.
 func MemberClientURL(c *etcdv1alpha1.EtcdCluster, member string) string {
 	return fmt.Sprintf("%s://%s:%d", Scheme(c), MemberHost(c, member), ClientPort)
 }
 
-// BackupJob runs `manager backup` once against member, writing to the
-// backup's destination. Credentials reach only this pod, through a
-// secretKeyRef; the operator never reads them.
-func BackupJob(b *etcdv1alpha1.EtcdBackup, c *etcdv1alpha1.EtcdCluster, member, image string) *batchv1.Job {
-	job := destinationJob(b, BackupJobName(b), image, "--endpoint="+MemberClientURL(c, member))
+// BackupJob runs `manager backup` once against the cluster, writing to the
+// backup's destination. The command gets every member's URL and picks the
+// member to read from when the snapshot begins (internal/backup), so a
+// member status the operator saw earlier never decides it. Credentials
+// reach only this pod, through a secretKeyRef; the operator never reads
+// them.
+func BackupJob(b *etcdv1alpha1.EtcdBackup, c *etcdv1alpha1.EtcdCluster, image string) *batchv1.Job {
+	job := destinationJob(b, BackupJobName(b), image, "--endpoints="+strings.Join(MemberClientURLs(c), ","))
 	pod := &job.Spec.Template.Spec
 	addClientTLS(c, pod, &pod.Containers[0])
 	return job
+}
+
+// MemberClientURLs are the client URLs of the cluster's members: those in
+// its status and those spec.size names, in name order. The backup command
+// finds the members through any of them that answers.
+func MemberClientURLs(c *etcdv1alpha1.EtcdCluster) []string {
+	names := map[string]bool{}
+	for _, m := range c.Status.Members {
+		names[m.Name] = true
+	}
+	for i := range int(c.Spec.Size) {
+		names[MemberName(c, i)] = true
+	}
+	var urls []string
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		urls = append(urls, MemberClientURL(c, name))
+	}
+	return urls
 }
 
 // SnapshotDeleteJobName is the Job that deletes a pruned backup's snapshot.
@@ -81,8 +117,7 @@ func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image, mode string) *batch
 		container.Env = credentialEnv(d.S3.CredentialsSecret.Name)
 	case d.PersistentVolumeClaim != nil:
 		rel := path.Join(d.PersistentVolumeClaim.Directory, BackupObjectPath(b))
-		args = append(args, "--file="+path.Join(backupMount, rel),
-			"--location="+fmt.Sprintf("pvc://%s/%s", d.PersistentVolumeClaim.ClaimName, rel))
+		args = append(args, "--file="+path.Join(backupMount, rel), "--location="+BackupLocation(b))
 		container.VolumeMounts = []corev1.VolumeMount{{Name: "destination", MountPath: backupMount}}
 		pod.Volumes = []corev1.Volume{{Name: "destination", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: d.PersistentVolumeClaim.ClaimName},
