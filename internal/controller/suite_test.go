@@ -60,6 +60,8 @@ var _ = BeforeSuite(func() {
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: fakeEtcd.Factory(),
 		Secrets:     k8sClient,
+		// The member guard's init container runs the operator's image.
+		ToolImage: "quorum:envtest",
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&EtcdBackupReconciler{
 		Client:   mgr.GetClient(),
