@@ -9,8 +9,10 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -20,6 +22,7 @@ import (
 
 // ensureServices keeps the peer and client Services and the disruption
 // budget as built; they hold no data, so updating them is always safe.
+// The budget follows the voters etcd has (disruptionMinAvailable).
 func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, obs *observedCluster) error {
 	c := obs.cluster
 	for _, desired := range []*corev1.Service{resources.PeerService(c), resources.ClientService(c)} {
@@ -38,12 +41,45 @@ func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, obs *observe
 			return err
 		}
 	}
-	desired := resources.PodDisruptionBudget(c)
-	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: desired.ObjectMeta}
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: resources.PodDisruptionBudgetName(c), Namespace: c.Namespace}}
 	return r.applyOwned(ctx, c, pdb, func() {
+		// pdb holds the stored budget here, if there is one.
+		desired := resources.PodDisruptionBudget(c, disruptionMinAvailable(obs, pdb.Spec.MinAvailable))
 		pdb.Labels = desired.Labels
 		pdb.Spec = desired.Spec
 	})
+}
+
+// disruptionMinAvailable is the budget's minAvailable for what etcd lists
+// now (see resources.MinAvailable): a quorum of its voters, plus its
+// learners and the member pods that are not voters. When no member could
+// list the members, the stored value is kept: membership cannot have been
+// changed by the operator meanwhile, and a lower value could let a drain
+// break quorum. A new cluster starts with spec.size voters.
+func disruptionMinAvailable(obs *observedCluster, stored *intstr.IntOrString) int32 {
+	if len(obs.members) == 0 {
+		if stored != nil && stored.Type == intstr.Int && stored.IntVal > 0 {
+			return stored.IntVal
+		}
+		return resources.MinAvailable(int(obs.cluster.Spec.Size), 0)
+	}
+	voters, nonVoters := map[string]bool{}, map[string]bool{}
+	for _, m := range obs.members {
+		if m.IsLearner {
+			// Counted before its pod exists, so the budget is raised
+			// before the pod can be ready.
+			nonVoters[memberName(m)] = true
+		} else {
+			voters[memberName(m)] = true
+		}
+	}
+	for _, p := range obs.pods {
+		// A pod being deleted no longer counts for the budget.
+		if p.DeletionTimestamp == nil && !voters[p.Name] {
+			nonVoters[p.Name] = true
+		}
+	}
+	return resources.MinAvailable(len(voters), len(nonVoters))
 }
 
 // applyOwned creates obj, or updates the existing one, after mutate set the

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -48,11 +49,35 @@ func TestQuorum(t *testing.T) {
 	}
 }
 
-func TestPodDisruptionBudgetKeepsQuorum(t *testing.T) {
+func TestPodDisruptionBudgetSelectsTheMembers(t *testing.T) {
 	c := testCluster()
-	c.Spec.Size = 5
-	if got := PodDisruptionBudget(c).Spec.MinAvailable.IntValue(); got != 3 {
-		t.Fatalf("minAvailable = %d, want 3 for 5 members", got)
+	pdb := PodDisruptionBudget(c, 4)
+	if got := pdb.Spec.MinAvailable.IntValue(); got != 4 {
+		t.Errorf("minAvailable = %d, want 4", got)
+	}
+	if got := pdb.Spec.Selector.MatchLabels; !maps.Equal(got, SelectorLabels(c)) {
+		t.Errorf("selector = %v, want the member pods' %v", got, SelectorLabels(c))
+	}
+}
+
+func TestMinAvailableKeepsAQuorumOfTheVoters(t *testing.T) {
+	for _, tc := range []struct {
+		voters, nonVoters int
+		want              int32
+	}{
+		{voters: 1, want: 1},
+		{voters: 3, want: 2},
+		{voters: 5, want: 3},
+		// A learner's pod counts for the budget but casts no vote: a
+		// drain may take voters only.
+		{voters: 2, nonVoters: 1, want: 3},
+		{voters: 3, nonVoters: 1, want: 3},
+		{voters: 4, nonVoters: 1, want: 4},
+		{voters: 4, nonVoters: 2, want: 5},
+	} {
+		if got := MinAvailable(tc.voters, tc.nonVoters); got != tc.want {
+			t.Errorf("MinAvailable(%d voters, %d non-voters) = %d, want %d", tc.voters, tc.nonVoters, got, tc.want)
+		}
 	}
 }
 

@@ -41,14 +41,33 @@ func ClientService(c *etcdv1alpha1.EtcdCluster) *corev1.Service {
 }
 
 // PodDisruptionBudget lets a voluntary eviction (a node drain) take a member
-// only while a quorum of the others stays up.
-func PodDisruptionBudget(c *etcdv1alpha1.EtcdCluster) *policyv1.PodDisruptionBudget {
-	minAvailable := intstr.FromInt32(int32(Quorum(int(c.Spec.Size))))
+// only while a quorum of the voters stays up; minAvailable comes from
+// MinAvailable.
+func PodDisruptionBudget(c *etcdv1alpha1.EtcdCluster, minAvailable int32) *policyv1.PodDisruptionBudget {
+	value := intstr.FromInt32(minAvailable)
 	return &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: PodDisruptionBudgetName(c), Namespace: c.Namespace, Labels: Labels(c)},
 		Spec: policyv1.PodDisruptionBudgetSpec{
-			MinAvailable: &minAvailable,
+			MinAvailable: &value,
 			Selector:     &metav1.LabelSelector{MatchLabels: SelectorLabels(c)},
 		},
 	}
+}
+
+// MinAvailable is the disruption budget's minAvailable for a cluster
+// whose etcd has that many voters, with nonVoters more member pods that
+// cast no vote (learners, and removed members whose pods still run). The
+// budget counts ready pods, not votes: it allows an eviction while more
+// than minAvailable member pods are ready, whichever they are. A drain
+// may pick voters only, so every pod without a vote is added on top of
+// the voters' quorum.
+//
+// Neither spec.size nor the membership planned next is used. Scaling in,
+// etcd still has every voter until it removes one, and a budget at the
+// smaller size's quorum would let a drain take more voters than the
+// cluster can lose. Scaling out, the new member is a learner until it is
+// promoted, and the quorum of the larger size can be too few: from 2 to 3
+// members it is 2, yet 2 voters need both of theirs.
+func MinAvailable(voters, nonVoters int) int32 {
+	return int32(Quorum(voters) + nonVoters)
 }
