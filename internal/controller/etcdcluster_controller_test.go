@@ -332,6 +332,8 @@ func startMember(c *etcdv1alpha1.EtcdCluster, ordinal int, added bool) {
 	}
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 	pod.Status.PodIP = ip
+	// Ready, as the kubelet reports a member whose /readyz answers.
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
 
 	fakeEtcd.Lock()

@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/memberguard"
+	"github.com/quorum-operator/quorum/internal/resources"
+)
+
+var _ = Describe("A new cluster", Label("basic"), func() {
+	It("is Available only when a client can write through the client Service, and Creating, never Degraded, before", func() {
+		ns := newNamespace()
+		cluster := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: ns},
+			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion}}
+		Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
+
+		By("watching the status until Available, every phase it shows on the way")
+		var phases []etcdv1alpha1.ClusterPhase
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+			if n := len(phases); cluster.Status.Phase != "" && (n == 0 || phases[n-1] != cluster.Status.Phase) {
+				phases = append(phases, cluster.Status.Phase)
+			}
+			g.Expect(meta.IsStatusConditionTrue(cluster.Status.Conditions, etcdv1alpha1.ConditionAvailable)).To(BeTrue())
+		}, 5*time.Minute, 100*time.Millisecond).Should(Succeed())
+
+		By("writing through the client Service at once, as README tells a user to")
+		var svc corev1.Service
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.ClientServiceName(cluster)}, &svc)).To(Succeed())
+		endpoint := fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, resources.ClientPort)
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		Expect(err).NotTo(HaveOccurred())
+		defer cli.Close()
+		putCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = cli.Put(putCtx, "/available/first", "written the moment the cluster said Available")
+		cancel()
+		Expect(err).NotTo(HaveOccurred(), "a put through the client Service right after Available (phases seen: %v)", phases)
+		Expect(phases).NotTo(ContainElement(etcdv1alpha1.PhaseDegraded), "phases seen while creating: %v", phases)
+	})
+})
+
+var _ = Describe("A member that lost its data while a learner is being added", Label("heal"), func() {
+	It("is stopped by the member guard instead of rejoining under its old ID, then replaced", func() {
+		ns := newNamespace()
+		cluster := createCluster(ns, "open", 3)
+		waitSealed(cluster)
+		w := startWriter(cluster, "/open", 50*time.Millisecond)
+		idsBefore := memberIDs(cluster)
+
+		By("scaling to 4 and pausing the operator as soon as etcd lists the learner, which keeps the bootstrap settings open")
+		resize(cluster, 4)
+		Eventually(func() int { return len(memberIDs(cluster)) }, 2*time.Minute, 200*time.Millisecond).Should(Equal(4))
+		editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) { s.Paused = true })
+		var cm corev1.ConfigMap
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.ConfigMapName(cluster)}, &cm)).To(Succeed())
+		Expect(resources.IsSealed(&cm)).To(BeFalse(), "the settings were sealed before the test could lose a member's data")
+
+		By("deleting the claim of open-1, then its pod")
+		claim := &corev1.PersistentVolumeClaim{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-open-1"}, claim)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, claim)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "open-1"}})).To(Succeed())
+
+		By("seeing the guard stop open-1 on its empty claim, with the operator paused")
+		Eventually(func(g Gomega) {
+			var pod corev1.Pod
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "open-1"}, &pod)).To(Succeed())
+			g.Expect(pod.CreationTimestamp.Time).To(BeTemporally(">", claim.CreationTimestamp.Time))
+			msg, refused := resources.GuardRefused(&pod)
+			g.Expect(refused).To(BeTrue(), "open-1 was not stopped by the member guard: init %+v, containers %+v",
+				pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses)
+			g.Expect(msg).To(ContainSubstring(memberguard.ErrLostData.Error()))
+		}, 2*time.Minute, time.Second).Should(Succeed())
+
+		By("resuming the operator: open-1 is replaced under a new ID, the learner promoted")
+		editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) { s.Paused = false })
+		Eventually(func(g Gomega) {
+			ids := memberIDs(cluster)
+			g.Expect(ids).To(HaveLen(4))
+			g.Expect(ids).To(HaveKey("open-1"))
+			g.Expect(ids["open-1"]).NotTo(Equal(idsBefore["open-1"]), "open-1 rejoined under its old member ID")
+			g.Expect(ids["open-0"]).To(Equal(idsBefore["open-0"]))
+			g.Expect(ids["open-2"]).To(Equal(idsBefore["open-2"]))
+		}, 4*time.Minute, 2*time.Second).Should(Succeed())
+		waitMembers(cluster, 4)
+		Expect(eventReasons(ns, corev1.EventTypeWarning)).To(ContainElement("MemberReplaced"))
+		w.stopAndVerify()
+	})
+})
+
+var _ = Describe("A cluster whose database reaches its quota", Label("alarm"), func() {
+	It("reports the NOSPACE alarm, not a loss of quorum, backs up, and is disarmed once a raised quota rolled out", func() {
+		ns := newNamespace()
+		cluster := createClusterSpec(ns, "full", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,
+			Options: &etcdv1alpha1.EtcdOptions{QuotaBackendBytes: ptr.To(resource.MustParse("16Mi"))}})
+		w := startWriter(cluster, "/full", 50*time.Millisecond)
+
+		By("filling the database until etcd refuses writes")
+		fillToQuota(cluster)
+
+		By("seeing the Alarm condition, with the cluster still Available and no member unhealthy")
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+			alarm := meta.FindStatusCondition(cluster.Status.Conditions, etcdv1alpha1.ConditionAlarm)
+			g.Expect(alarm).NotTo(BeNil())
+			g.Expect(alarm.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(alarm.Reason).To(Equal(etcdv1alpha1.ReasonNoSpace), alarm.Message)
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
+			g.Expect(cluster.Status.ReadyMembers).To(BeEquivalentTo(3))
+			g.Expect(meta.IsStatusConditionTrue(cluster.Status.Conditions, etcdv1alpha1.ConditionAvailable)).To(BeTrue())
+		}, time.Minute, time.Second).Should(Succeed())
+
+		By("taking a backup under the alarm")
+		b := createBackup(ns, "while-full", cluster.Name, newS3Destination(ns))
+		waitBackupPhase(b, etcdv1alpha1.BackupSucceeded)
+
+		By("raising the quota: the members restart on it and the operator disarms the alarm")
+		editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) {
+			s.Options.QuotaBackendBytes = ptr.To(resource.MustParse("64Mi"))
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+			g.Expect(meta.IsStatusConditionFalse(cluster.Status.Conditions, etcdv1alpha1.ConditionAlarm)).To(BeTrue(),
+				"conditions: %+v", cluster.Status.Conditions)
+		}, 4*time.Minute, 2*time.Second).Should(Succeed())
+		Expect(eventReasons(ns, corev1.EventTypeNormal)).To(ContainElement("AlarmDisarmed"))
+		cli := etcdClient(cluster, values(memberEndpoints(cluster))...)
+		putCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := cli.Put(putCtx, "/full/after", "accepted again")
+		Expect(err).NotTo(HaveOccurred())
+		w.stopAndVerify()
+	})
+})
+
+// fillToQuota puts 64 KiB values until etcd answers "database space
+// exceeded".
+func fillToQuota(c *etcdv1alpha1.EtcdCluster) {
+	GinkgoHelper()
+	cli := etcdClient(c, values(memberEndpoints(c))...)
+	value := strings.Repeat("q", 64*1024)
+	Eventually(func() error {
+		putCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := cli.Put(putCtx, fmt.Sprintf("/fill/%d", time.Now().UnixNano()), value)
+		return err
+	}, 3*time.Minute, 10*time.Millisecond).Should(MatchError(ContainSubstring("database space exceeded")))
+}
