@@ -3,9 +3,10 @@ package backup
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/quorum-operator/quorum/internal/etcd"
 )
 
 // ErrNoMember is returned, wrapped with the reasons, when no member of the
@@ -123,20 +124,16 @@ func currentLeader(members []member) (uint64, bool) {
 	return 0, false
 }
 
-// noSpaceAlarm is how a member's status lists the cluster's NOSPACE alarm
-// (etcd writes the AlarmMember message in protobuf text form).
-var noSpaceAlarm = regexp.MustCompile(`^\s*memberID:\s*\d+\s+alarm:\s*NOSPACE\s*$`)
-
 // ownErrors drops the NOSPACE alarm from a member's errors. Every member
 // reports it while the cluster is out of space, and a cluster that takes
 // no more writes still holds all of its data: that is when a backup is
 // needed most. Any other error (no leader, a CORRUPT alarm) disqualifies
 // the member.
-func ownErrors(errs []string) []string {
-	var out []string
-	for _, e := range errs {
-		if !noSpaceAlarm.MatchString(e) {
-			out = append(out, e)
+func ownErrors(statusErrors []string) []string {
+	out, alarms := etcd.SplitAlarms(statusErrors)
+	for _, a := range alarms {
+		if a.Type != etcd.AlarmNoSpace {
+			out = append(out, fmt.Sprintf("alarm %s raised by member %x", a.Type, a.MemberID))
 		}
 	}
 	return out
