@@ -80,6 +80,18 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		restored := createClusterSpec(ns, "from-s3", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,
 			Bootstrap: &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: "to-s3"}}})
 		expectSameData(cluster, restored)
+
+		By("deleting the restore source's credentials, then a member pod: it starts again without them")
+		Expect(k8sClient.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s3-credentials"}})).To(Succeed())
+		uid := podUID(ns, "from-s3-1")
+		Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "from-s3-1"}})).To(Succeed())
+		Eventually(func(g Gomega) {
+			var pod corev1.Pod
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "from-s3-1"}, &pod)).To(Succeed())
+			g.Expect(string(pod.UID)).NotTo(Equal(uid))
+		}, time.Minute, time.Second).Should(Succeed())
+		waitMembers(restored, 3)
+		expectSameData(cluster, restored)
 	})
 
 	It("writes a snapshot to a claim", func() {
