@@ -455,15 +455,6 @@ func preflightRemove(m membership, name string) error {
 // claimMember is the member whose data a claim of the StatefulSet holds.
 func claimMember(claim string) string { return strings.TrimPrefix(claim, resources.DataVolumeName+"-") }
 
-func allTrue(m map[string]bool) bool {
-	for _, v := range m {
-		if !v {
-			return false
-		}
-	}
-	return true
-}
-
 func podExists(obs *observedCluster, name string) bool {
 	for _, p := range obs.pods {
 		if p.Name == name {
