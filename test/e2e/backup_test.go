@@ -89,8 +89,13 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 			var pod corev1.Pod
 			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "from-s3-1"}, &pod)).To(Succeed())
 			g.Expect(string(pod.UID)).NotTo(Equal(uid))
-		}, time.Minute, time.Second).Should(Succeed())
-		waitMembers(restored, 3)
+			ready := false
+			for _, c := range pod.Status.Conditions {
+				ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+			}
+			g.Expect(ready).To(BeTrue(), "from-s3-1 is not ready: init %+v", pod.Status.InitContainerStatuses)
+		}, 2*time.Minute, time.Second).Should(Succeed())
+		waitAvailable(restored, 3)
 		expectSameData(cluster, restored)
 	})
 
