@@ -17,23 +17,24 @@ type stepKind string
 
 const (
 	stepNone            stepKind = ""
-	stepWait            stepKind = "Wait"            // nothing safe to do now; reason says why
-	stepAddLearner      stepKind = "AddLearner"      // member add --learner, before its pod exists
-	stepRaiseReplicas   stepKind = "RaiseReplicas"   // start the pod of a member etcd already lists
-	stepPromote         stepKind = "Promote"         // a caught-up learner becomes a voter
-	stepMoveLeader      stepKind = "MoveLeader"      // before the leader is removed
-	stepRemoveMember    stepKind = "RemoveMember"    // member remove, before its pod goes
-	stepLowerReplicas   stepKind = "LowerReplicas"   // stop the pods of removed members
-	stepDeleteClaim     stepKind = "DeleteClaim"     // so a later scale-out starts clean
-	stepSeal            stepKind = "SealBootstrap"   // no member with empty data may start
-	stepReplace         stepKind = "ReplaceMember"   // remove a member that lost its data, to re-add it
-	stepRestartPod      stepKind = "RestartPod"      // a learner's pod waiting out a crash-loop backoff
-	stepRollMember      stepKind = "RestartMember"   // rolling update: restart one member on the new template
-	stepHalted          stepKind = "RolloutHalted"   // a restarted member did not come back; nothing is done
-	stepFinishRollout   stepKind = "FinishRollout"   // every member is updated: end the rolling update
-	stepEnableDowngrade stepKind = "EnableDowngrade" // etcd's downgrade API, before a minor downgrade
-	stepDisarmAlarm     stepKind = "DisarmAlarm"     // NOSPACE, once every member's database fits its quota
-	stepError           stepKind = "ReconcileError"  // the pass failed; reason says why (status only)
+	stepWait            stepKind = "Wait"              // nothing safe to do now; reason says why
+	stepAddLearner      stepKind = "AddLearner"        // member add --learner, before its pod exists
+	stepRaiseReplicas   stepKind = "RaiseReplicas"     // start the pod of a member etcd already lists
+	stepPromote         stepKind = "Promote"           // a caught-up learner becomes a voter
+	stepMoveLeader      stepKind = "MoveLeader"        // before the leader is removed
+	stepRemoveMember    stepKind = "RemoveMember"      // member remove, before its pod goes
+	stepLowerReplicas   stepKind = "LowerReplicas"     // stop the pods of removed members
+	stepDeleteClaim     stepKind = "DeleteClaim"       // so a later scale-out starts clean
+	stepSeal            stepKind = "SealBootstrap"     // no member with empty data may start
+	stepReplace         stepKind = "ReplaceMember"     // remove a member that lost its data, to re-add it
+	stepRestartPod      stepKind = "RestartPod"        // a learner's pod waiting out a crash-loop backoff
+	stepRollMember      stepKind = "RestartMember"     // rolling update: restart one member on the new template
+	stepHalted          stepKind = "RolloutHalted"     // a restarted member did not come back; nothing is done
+	stepFinishRollout   stepKind = "FinishRollout"     // every member is updated: end the rolling update
+	stepEnableDowngrade stepKind = "EnableDowngrade"   // etcd's downgrade API, before a minor downgrade
+	stepDisarmAlarm     stepKind = "DisarmAlarm"       // NOSPACE, once every member's database fits its quota
+	stepError           stepKind = "ReconcileError"    // the pass failed; reason says why (status only)
+	stepWriteJoin       stepKind = "WriteJoinSettings" // an unstarted learner's join settings follow membership
 )
 
 // step is the planned change: what, to which member, and why.
@@ -225,6 +226,14 @@ func planLearner(obs *observedCluster, m membership, ordinals []string) (step, b
 			continue
 		}
 		if !m.healthy[name] {
+			// A learner that never started joins with the members etcd
+			// lists when it starts: had membership changed since it was
+			// added (a lost member replaced), it would be refused ("member
+			// count is unequal") for good.
+			if mem.Name == "" && !joinSettingsCurrent(obs, name) {
+				return step{kind: stepWriteJoin, member: name, reason: fmt.Sprintf(
+					"rewriting the join settings of learner %s to the members etcd lists now", name)}, true
+			}
 			if crashLooping(obs, name) {
 				// Its pod failed while the settings were sealed; it would
 				// wait out the backoff before reading the list.
@@ -238,6 +247,20 @@ func planLearner(obs *observedCluster, m membership, ordinals []string) (step, b
 		return step{kind: stepPromote, member: name, id: mem.ID, reason: fmt.Sprintf("promoting learner %s", name)}, true
 	}
 	return step{}, false
+}
+
+// joinSettingsCurrent says whether the bootstrap settings let the learner
+// name, and only it, start empty, with the members etcd lists now.
+func joinSettingsCurrent(obs *observedCluster, name string) bool {
+	cm := obs.bootstrap
+	if cm == nil || !slices.Equal(resources.MayStartEmpty(cm), []string{name}) {
+		return false
+	}
+	want := strings.Split(resources.InitialCluster(obs.cluster, memberNames(obs.members)), ",")
+	have := strings.Split(cm.Data["ETCD_INITIAL_CLUSTER"], ",")
+	slices.Sort(want)
+	slices.Sort(have)
+	return slices.Equal(want, have)
 }
 
 // planCleanup stops the pods, then deletes the claims, of members above the

@@ -29,6 +29,8 @@ type clusterShape struct {
 	joining                 int   // with unsealed: the ordinal being added (the only one that may start empty); 0 for a new cluster
 	guardRefused            []int // ordinals whose pod the member guard stopped (empty data dir)
 	emptyDir                bool  // members keep their data in emptyDir volumes
+	unstarted               []int // learners that never started (etcd lists them without a name)
+	staleJoin               bool  // with joining: the join settings list every initial member, not those etcd lists
 	noSpace                 bool  // etcd's NOSPACE alarm, raised by m-0, as every member reports it
 	dbSize                  int64 // each member's database size
 	lost                    []int // ordinals whose claim is newer than the seal
@@ -87,7 +89,11 @@ func (s clusterShape) observe() *observedCluster {
 		if in(s.removed, i) {
 			continue
 		}
-		obs.members = append(obs.members, etcd.Member{ID: uint64(i + 1), Name: name,
+		listedName := name
+		if in(s.unstarted, i) {
+			listedName = ""
+		}
+		obs.members = append(obs.members, etcd.Member{ID: uint64(i + 1), Name: listedName,
 			PeerURLs: []string{"http://" + name + ".m-peer.db.svc:2380"}, IsLearner: in(s.learners, i)})
 		if !in(s.unhealthy, i) {
 			st := &etcd.MemberStatus{MemberID: uint64(i + 1), ClusterID: 7, Leader: uint64(s.leader + 1),
@@ -134,7 +140,11 @@ func (s clusterShape) observe() *observedCluster {
 	if s.unsealed {
 		obs.bootstrap = resources.BootstrapConfigMap(c, resources.InitialMembers(c, s.members), resources.InitialClusterStateNew)
 		if s.joining > 0 {
-			obs.bootstrap = resources.JoinConfigMap(c, resources.InitialMembers(c, s.members), fmt.Sprintf("m-%d", s.joining))
+			members := memberNames(obs.members)
+			if s.staleJoin {
+				members = resources.InitialMembers(c, s.members)
+			}
+			obs.bootstrap = resources.JoinConfigMap(c, members, fmt.Sprintf("m-%d", s.joining))
 		}
 	}
 	for _, i := range s.guardRefused {
@@ -216,6 +226,8 @@ func TestPlanMembership(t *testing.T) {
 		{"a member its guard stopped is replaced while another is being added", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unhealthy: []int{1, 3}, guardRefused: []int{1}}, stepReplace, "m-1", 2},
 		{"a member its guard stopped is replaced in a sealed cluster", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, guardRefused: []int{1}}, stepReplace, "m-1", 2},
 		{"a learner its guard stopped is replaced", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}, unhealthy: []int{3}, guardRefused: []int{3}}, stepReplace, "m-3", 4},
+		{"an unstarted learner's join settings follow a member replaced since it was added", clusterShape{size: 4, members: 4, replicas: 4, removed: []int{1}, unsealed: true, joining: 3, staleJoin: true, learners: []int{3}, unstarted: []int{3}, unhealthy: []int{3}}, stepWriteJoin, "m-3", 0},
+		{"then the learner waits to start", clusterShape{size: 4, members: 4, replicas: 4, removed: []int{1}, unsealed: true, joining: 3, learners: []int{3}, unstarted: []int{3}, unhealthy: []int{3}}, stepWait, "m-3", 0},
 		{"the member being added, stopped before it was, gets its pod restarted", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, joining: 1, learners: []int{1}, unhealthy: []int{1}, guardRefused: []int{1}}, stepRestartPod, "m-1", 0},
 		{"an initial member of a new cluster is not replaced by the guard's word", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{1}, guardRefused: []int{1}}, stepNone, "", 0},
 		{"then re-added as a learner in its place", clusterShape{size: 3, members: 3, replicas: 3, removed: []int{1}}, stepAddLearner, "m-1", 0},
