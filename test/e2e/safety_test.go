@@ -3,19 +3,18 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/memberguard"
@@ -27,12 +26,16 @@ var _ = Describe("A new cluster", Label("basic"), func() {
 		ns := newNamespace()
 		cluster := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: ns},
 			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion}}
+		// Service IPs are reachable from pods, not from the host: the
+		// client is a pod, started before the cluster so that nothing but
+		// the cluster is waited for.
+		client := startClientPod(ns, resources.Image(cluster))
 		Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
 
 		By("watching the status until Available, every phase it shows on the way")
 		var phases []etcdv1alpha1.ClusterPhase
 		Eventually(func(g Gomega) {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+			g.Expect(k8sClient.Get(ctx, ctrlclient.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
 			if n := len(phases); cluster.Status.Phase != "" && (n == 0 || phases[n-1] != cluster.Status.Phase) {
 				phases = append(phases, cluster.Status.Phase)
 			}
@@ -40,19 +43,44 @@ var _ = Describe("A new cluster", Label("basic"), func() {
 		}, 5*time.Minute, 100*time.Millisecond).Should(Succeed())
 
 		By("writing through the client Service at once, as README tells a user to")
-		var svc corev1.Service
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.ClientServiceName(cluster)}, &svc)).To(Succeed())
-		endpoint := fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, resources.ClientPort)
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-		Expect(err).NotTo(HaveOccurred())
-		defer cli.Close()
-		putCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = cli.Put(putCtx, "/available/first", "written the moment the cluster said Available")
-		cancel()
-		Expect(err).NotTo(HaveOccurred(), "a put through the client Service right after Available (phases seen: %v)", phases)
+		out, err := exec.Command(kubectl, "-n", ns, "exec", client, "--", "/usr/local/bin/etcdctl",
+			"--endpoints="+resources.ClientEndpoint(cluster), "--dial-timeout=2s", "--command-timeout=2s",
+			"put", "/available/first", "written the moment the cluster said Available").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "a put through the client Service right after Available (phases seen: %v): %s", phases, out)
+		Expect(string(out)).To(ContainSubstring("OK"))
 		Expect(phases).NotTo(ContainElement(etcdv1alpha1.PhaseDegraded), "phases seen while creating: %v", phases)
 	})
 })
+
+// startClientPod runs a pod with etcdctl in the namespace, for talking to a
+// cluster as a workload does, and returns its name once it runs. The image
+// has no shell, so the process that keeps it running is a throwaway etcd
+// on loopback.
+func startClientPod(ns, image string) string {
+	GinkgoHelper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: ns},
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{
+				Name: "etcdctl", Image: image,
+				Command: []string{"/usr/local/bin/etcd", "--data-dir=/tmp/idle",
+					"--listen-client-urls=http://127.0.0.1:12379", "--advertise-client-urls=http://127.0.0.1:12379",
+					"--listen-peer-urls=http://127.0.0.1:12380", "--initial-advertise-peer-urls=http://127.0.0.1:12380",
+					"--initial-cluster=default=http://127.0.0.1:12380"},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false),
+					Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			}},
+		},
+	}
+	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(ctx, ctrlclient.ObjectKeyFromObject(pod), pod)).To(Succeed())
+		g.Expect(pod.Status.Phase).To(Equal(corev1.PodRunning))
+	}, 2*time.Minute, time.Second).Should(Succeed())
+	return pod.Name
+}
 
 var _ = Describe("A member that lost its data while a learner is being added", Label("heal"), func() {
 	It("is stopped by the member guard instead of rejoining under its old ID, then replaced", func() {
@@ -67,19 +95,19 @@ var _ = Describe("A member that lost its data while a learner is being added", L
 		Eventually(func() int { return len(memberIDs(cluster)) }, 2*time.Minute, 200*time.Millisecond).Should(Equal(4))
 		editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) { s.Paused = true })
 		var cm corev1.ConfigMap
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.ConfigMapName(cluster)}, &cm)).To(Succeed())
+		Expect(k8sClient.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: resources.ConfigMapName(cluster)}, &cm)).To(Succeed())
 		Expect(resources.IsSealed(&cm)).To(BeFalse(), "the settings were sealed before the test could lose a member's data")
 
 		By("deleting the claim of open-1, then its pod")
 		claim := &corev1.PersistentVolumeClaim{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-open-1"}, claim)).To(Succeed())
+		Expect(k8sClient.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: "data-open-1"}, claim)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, claim)).To(Succeed())
 		Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "open-1"}})).To(Succeed())
 
 		By("seeing the guard stop open-1 on its empty claim, with the operator paused")
 		Eventually(func(g Gomega) {
 			var pod corev1.Pod
-			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "open-1"}, &pod)).To(Succeed())
+			g.Expect(k8sClient.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: "open-1"}, &pod)).To(Succeed())
 			g.Expect(pod.CreationTimestamp.Time).To(BeTemporally(">", claim.CreationTimestamp.Time))
 			msg, refused := resources.GuardRefused(&pod)
 			g.Expect(refused).To(BeTrue(), "open-1 was not stopped by the member guard: init %+v, containers %+v",
@@ -115,7 +143,7 @@ var _ = Describe("A cluster whose database reaches its quota", Label("alarm"), f
 
 		By("seeing the Alarm condition, with the cluster still Available and no member unhealthy")
 		Eventually(func(g Gomega) {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+			g.Expect(k8sClient.Get(ctx, ctrlclient.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
 			alarm := meta.FindStatusCondition(cluster.Status.Conditions, etcdv1alpha1.ConditionAlarm)
 			g.Expect(alarm).NotTo(BeNil())
 			g.Expect(alarm.Status).To(Equal(metav1.ConditionTrue))
@@ -134,7 +162,7 @@ var _ = Describe("A cluster whose database reaches its quota", Label("alarm"), f
 			s.Options.QuotaBackendBytes = ptr.To(resource.MustParse("64Mi"))
 		})
 		Eventually(func(g Gomega) {
-			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+			g.Expect(k8sClient.Get(ctx, ctrlclient.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
 			g.Expect(meta.IsStatusConditionFalse(cluster.Status.Conditions, etcdv1alpha1.ConditionAlarm)).To(BeTrue(),
 				"conditions: %+v", cluster.Status.Conditions)
 		}, 4*time.Minute, 2*time.Second).Should(Succeed())
