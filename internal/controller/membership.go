@@ -35,16 +35,19 @@ const (
 	stepDisarmAlarm     stepKind = "DisarmAlarm"       // NOSPACE, once every member's database fits its quota
 	stepError           stepKind = "ReconcileError"    // the pass failed; reason says why (status only)
 	stepWriteJoin       stepKind = "WriteJoinSettings" // an unstarted learner's join settings follow membership
+	stepNarrow          stepKind = "NarrowBootstrap"   // started members leave the list of those that may start empty
 )
 
 // step is the planned change: what, to which member, and why.
 type step struct {
-	kind     stepKind
-	member   string     // member (and pod) name
-	id       uint64     // etcd member ID, for promote, remove and move-leader
-	alarm    etcd.Alarm // for disarm
-	replicas int32      // for raise and lower
-	reason   string     // for people: status messages and events
+	kind   stepKind
+	member string     // member (and pod) name
+	id     uint64     // etcd member ID, for promote, remove and move-leader
+	alarm  etcd.Alarm // for disarm
+	// remaining: for narrow, the members that may still start empty.
+	remaining []string
+	replicas  int32  // for raise and lower
+	reason    string // for people: status messages and events
 }
 
 // acts says whether the step changes anything.
@@ -129,10 +132,11 @@ func planMembership(obs *observedCluster) step {
 	if s, ok := planReplacement(obs, m, ordinals); ok {
 		return s
 	}
-	// Once every member that may start with an empty data directory has
-	// started, no member may (see resources.SealedInitialCluster).
-	if shouldSeal(obs, m) {
-		return step{kind: stepSeal, reason: "every member has data: sealing the bootstrap settings"}
+	// A member that has started may never start empty again: it leaves
+	// the list of those that may, and once none is left no member may
+	// (see resources.SealedInitialCluster).
+	if s, ok := planSeal(obs, m); ok {
+		return s
 	}
 	// A learner is promoted before anything else is added.
 	if s, ok := planLearner(obs, m, ordinals); ok {
@@ -160,24 +164,32 @@ func planMembership(obs *observedCluster) step {
 	return planDisarm(obs, m)
 }
 
-// shouldSeal says whether the bootstrap settings can be sealed: every
-// member they let start empty has started (it answers as itself) or is no
-// longer listed, and no add is pending that needs them.
-func shouldSeal(obs *observedCluster, m membership) bool {
+// planSeal narrows the members the bootstrap settings let start empty to
+// those that have not started yet (an initial member of a new cluster that
+// is still starting, or the learner being added while its add is pending),
+// and seals the settings once none is left.
+func planSeal(obs *observedCluster, m membership) (step, bool) {
 	if resources.IsSealed(obs.bootstrap) {
-		return false
+		return step{}, false
 	}
+	allowed := resources.MayStartEmpty(obs.bootstrap)
 	pendingAdd := len(m.members) < int(obs.cluster.Spec.Size)
-	for _, name := range resources.MayStartEmpty(obs.bootstrap) {
-		if _, listed := m.byName[name]; listed {
-			if !m.healthy[name] {
-				return false
-			}
-		} else if pendingAdd {
-			return false
+	var remaining []string
+	for _, name := range allowed {
+		mem, listed := m.byName[name]
+		started := listed && (m.healthy[name] || (mem.IsLearner && mem.Name != ""))
+		if !started && (listed || pendingAdd) {
+			remaining = append(remaining, name)
 		}
 	}
-	return true
+	switch {
+	case len(remaining) == 0:
+		return step{kind: stepSeal, reason: "every member has data: sealing the bootstrap settings"}, true
+	case len(remaining) < len(allowed):
+		return step{kind: stepNarrow, remaining: remaining, reason: fmt.Sprintf(
+			"members that started may not start empty again: only %s may", strings.Join(remaining, ", "))}, true
+	}
+	return step{}, false
 }
 
 // planDisarm clears NOSPACE alarms once every member's database is below
@@ -235,8 +247,13 @@ func planLearner(obs *observedCluster, m membership, ordinals []string) (step, b
 					"rewriting the join settings of learner %s to the members etcd lists now", name)}, true
 			}
 			if crashLooping(obs, name) {
-				// Its pod failed while the settings were sealed; it would
-				// wait out the backoff before reading the list.
+				if mem.Name != "" {
+					// It started once: its pod (emptyDir) holds what it
+					// has, and etcd would not take it back empty.
+					return step{kind: stepWait, member: name, reason: fmt.Sprintf("learner %s crash-loops after it started; its pod is left to the kubelet", name)}, true
+				}
+				// Its pod failed before the settings let it start; it
+				// would wait out the backoff before reading them again.
 				return step{kind: stepRestartPod, member: name, reason: fmt.Sprintf("restarting the pod of learner %s, which waits out a crash-loop backoff", name)}, true
 			}
 			return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for learner %s to start", name)}, true
@@ -371,7 +388,9 @@ func lostMember(obs *observedCluster, m membership, ordinals []string) (string, 
 				return name, true
 			}
 		}
-		if mem.IsLearner || !sealed {
+		// The time heuristic is for pods made before the guard existed: a
+		// guarded pod says itself whether it lost its data.
+		if mem.IsLearner || !sealed || hasGuard(memberPod(obs, name)) {
 			continue
 		}
 		if created, ok := dataVolumeCreated(obs, name); ok && created.After(sealedAt) {
@@ -379,6 +398,10 @@ func lostMember(obs *observedCluster, m membership, ordinals []string) (string, 
 		}
 	}
 	return "", false
+}
+
+func hasGuard(p *corev1.Pod) bool {
+	return p != nil && resources.HasGuard(&corev1.PodTemplateSpec{Spec: p.Spec})
 }
 
 func memberPod(obs *observedCluster, name string) *corev1.Pod {

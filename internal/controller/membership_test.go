@@ -31,6 +31,7 @@ type clusterShape struct {
 	emptyDir                bool  // members keep their data in emptyDir volumes
 	unstarted               []int // learners that never started (etcd lists them without a name)
 	staleJoin               bool  // with joining: the join settings list every initial member, not those etcd lists
+	mayStartEmpty           []int // with unsealed: the members the settings still let start empty (narrowed)
 	noSpace                 bool  // etcd's NOSPACE alarm, raised by m-0, as every member reports it
 	dbSize                  int64 // each member's database size
 	lost                    []int // ordinals whose claim is newer than the seal
@@ -147,6 +148,13 @@ func (s clusterShape) observe() *observedCluster {
 			obs.bootstrap = resources.JoinConfigMap(c, members, fmt.Sprintf("m-%d", s.joining))
 		}
 	}
+	if s.mayStartEmpty != nil {
+		var names []string
+		for _, i := range s.mayStartEmpty {
+			names = append(names, fmt.Sprintf("m-%d", i))
+		}
+		obs.bootstrap = resources.WithMayStartEmpty(obs.bootstrap, names)
+	}
 	for _, i := range s.guardRefused {
 		obs.pods[i].Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: resources.GuardContainerName,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: memberguard.ExitLostData, Message: "data directory is empty"}}}}
@@ -212,8 +220,10 @@ func TestPlanMembership(t *testing.T) {
 		{"seals a formed cluster", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true}, stepSeal, "", 0},
 		{"seals once the added member started, before the next add", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true, joining: 3}, stepSeal, "", 0},
 		{"seals when the scale-out is done", clusterShape{size: 5, members: 5, replicas: 5, unsealed: true, joining: 4}, stepSeal, "", 0},
-		{"does not seal while a member has not started", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{2}}, stepNone, "", 0},
-		{"does not seal while the learner being added has not started", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unhealthy: []int{3}}, stepWait, "m-3", 0},
+		{"lets only the initial member that has not started start empty", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{2}}, stepNarrow, "", 0},
+		{"then waits for it", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, mayStartEmpty: []int{2}, unhealthy: []int{2}}, stepNone, "", 0},
+		{"does not seal while the learner being added has not started", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unstarted: []int{3}, unhealthy: []int{3}}, stepWait, "m-3", 0},
+		{"seals once the learner being added has started, even before it answers", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unhealthy: []int{3}}, stepSeal, "", 0},
 		{"seals once the learner started, before promoting it", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}}, stepSeal, "", 0},
 		{"promotes the learner once sealed", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}}, stepPromote, "m-3", 4},
 		{"keeps the list open while the add it names is pending", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true, joining: 4}, stepAddLearner, "m-4", 0},
@@ -222,16 +232,18 @@ func TestPlanMembership(t *testing.T) {
 		{"a down member on its old claim is left to come back", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}}, stepNone, "", 0},
 		{"a down member on a claim newer than the seal is removed", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}}, stepReplace, "m-1", 2},
 		{"but not when that would lose quorum", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1, 2}, lost: []int{1}}, stepWait, "m-1", 0},
-		{"not while the settings are unsealed (a learner's new claim)", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}, unsealed: true}, stepNone, "", 0},
+		{"not while the settings let it start empty (an initial member's first claim)", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, lost: []int{1}, unsealed: true, mayStartEmpty: []int{1}}, stepNone, "", 0},
+		{"an initial member that started and came back empty is replaced while another still starts", clusterShape{size: 5, members: 5, replicas: 5, unsealed: true, mayStartEmpty: []int{4}, unhealthy: []int{1, 4}, guardRefused: []int{1}}, stepReplace, "m-1", 2},
 		{"a member its guard stopped is replaced while another is being added", clusterShape{size: 4, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unhealthy: []int{1, 3}, guardRefused: []int{1}}, stepReplace, "m-1", 2},
 		{"a member its guard stopped is replaced in a sealed cluster", clusterShape{size: 3, members: 3, replicas: 3, unhealthy: []int{1}, guardRefused: []int{1}}, stepReplace, "m-1", 2},
 		{"a learner its guard stopped is replaced", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}, unhealthy: []int{3}, guardRefused: []int{3}}, stepReplace, "m-3", 4},
 		{"an unstarted learner's join settings follow a member replaced since it was added", clusterShape{size: 4, members: 4, replicas: 4, removed: []int{1}, unsealed: true, joining: 3, staleJoin: true, learners: []int{3}, unstarted: []int{3}, unhealthy: []int{3}}, stepWriteJoin, "m-3", 0},
 		{"then the learner waits to start", clusterShape{size: 4, members: 4, replicas: 4, removed: []int{1}, unsealed: true, joining: 3, learners: []int{3}, unstarted: []int{3}, unhealthy: []int{3}}, stepWait, "m-3", 0},
-		{"the member being added, stopped before it was, gets its pod restarted", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, joining: 1, learners: []int{1}, unhealthy: []int{1}, guardRefused: []int{1}}, stepRestartPod, "m-1", 0},
-		{"an initial member of a new cluster is not replaced by the guard's word", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, unhealthy: []int{1}, guardRefused: []int{1}}, stepNone, "", 0},
+		{"the member being added, stopped before it was, gets its pod restarted", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, joining: 1, learners: []int{1}, unstarted: []int{1}, unhealthy: []int{1}, guardRefused: []int{1}}, stepRestartPod, "m-1", 0},
+		{"an initial member the settings still name is not replaced by a stale refusal", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, mayStartEmpty: []int{1}, unhealthy: []int{1}, guardRefused: []int{1}}, stepNone, "", 0},
+		{"a learner that started and crash-loops keeps its pod", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}, unhealthy: []int{3}, crashLooping: []int{3}}, stepWait, "m-3", 0},
 		{"then re-added as a learner in its place", clusterShape{size: 3, members: 3, replicas: 3, removed: []int{1}}, stepAddLearner, "m-1", 0},
-		{"whose crash-looping pod is restarted", clusterShape{size: 3, members: 3, replicas: 3, learners: []int{1}, unhealthy: []int{1}, crashLooping: []int{1}}, stepRestartPod, "m-1", 0},
+		{"whose crash-looping pod is restarted", clusterShape{size: 3, members: 3, replicas: 3, unsealed: true, joining: 1, learners: []int{1}, unstarted: []int{1}, unhealthy: []int{1}, crashLooping: []int{1}}, stepRestartPod, "m-1", 0},
 
 		// Rolling updates: one member at a time, followers first, the leader
 		// last after leadership moved to an updated member.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -54,8 +55,11 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	// The restore source is dropped once the cluster formed; that changes
 	// no hash, so no member restarts for it.
 	dropRestore := !creating && resources.HasRestore(&sts.Spec.Template)
+	// A StatefulSet written before the guard existed gets it, again without
+	// a new hash; its pods, which carry no hash, are on the current one.
+	addGuard := !resources.HasGuard(&sts.Spec.Template)
 	retention := resources.ClaimRetentionPolicy()
-	if sts.Annotations[resources.AnnotationTemplateHash] == hash && !dropRestore &&
+	if sts.Annotations[resources.AnnotationTemplateHash] == hash && !dropRestore && !addGuard &&
 		sts.Spec.PersistentVolumeClaimRetentionPolicy != nil && *sts.Spec.PersistentVolumeClaimRetentionPolicy == *retention {
 		return nil
 	}
@@ -65,6 +69,8 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	}
 	if updated.Annotations[resources.AnnotationTemplateHash] != hash {
 		updated.Annotations[resources.AnnotationRollingTo] = hash
+	} else if addGuard && updated.Annotations[resources.AnnotationUnannotatedPodsHash] == "" {
+		updated.Annotations[resources.AnnotationUnannotatedPodsHash] = hash
 	}
 	updated.Annotations[resources.AnnotationTemplateHash] = hash
 	updated.Spec.Template = template
@@ -116,7 +122,7 @@ func newRolloutState(obs *observedCluster) rolloutState {
 		switch {
 		case p.DeletionTimestamp != nil:
 			rs.restarting = append(rs.restarting, p.Name)
-		case p.Annotations[resources.AnnotationTemplateHash] == want:
+		case podTemplateHash(sts, p) == want:
 			rs.updated[p.Name] = true
 		default:
 			rs.outdated = append(rs.outdated, p.Name)
@@ -125,6 +131,16 @@ func newRolloutState(obs *observedCluster) rolloutState {
 	sort.Slice(rs.outdated, func(i, j int) bool { return podOrdinal(rs.outdated[i]) > podOrdinal(rs.outdated[j]) })
 	rs.active = sts.Annotations[resources.AnnotationRollingTo] != "" || len(rs.outdated) > 0
 	return rs
+}
+
+// podTemplateHash is the template hash a member pod runs: its annotation,
+// or for a pod made before pods carried one, the hash the StatefulSet had
+// then.
+func podTemplateHash(sts *appsv1.StatefulSet, p corev1.Pod) string {
+	if h, ok := p.Annotations[resources.AnnotationTemplateHash]; ok {
+		return h
+	}
+	return sts.Annotations[resources.AnnotationUnannotatedPodsHash]
 }
 
 // planRollout decides the next restart of a rolling update, once

@@ -96,3 +96,37 @@ var _ = Describe("A pass that fails", func() {
 		}, timeout).Should(Succeed())
 	})
 })
+
+var _ = Describe("An operator upgrade from a version without the member guard", func() {
+	It("adds the guard to the template and restarts no member for it", func() {
+		ns := newTestNamespace("upgrade-")
+		cluster := createTestCluster(ns, "main", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16"})
+		key := client.ObjectKeyFromObject(cluster)
+		startInitialMembers(cluster)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key, cluster)).To(Succeed())
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
+		}, timeout).Should(Succeed())
+
+		By("taking the guard out of the template, as the previous operator wrote it (its pods carry no template hash)")
+		var sts appsv1.StatefulSet
+		Expect(k8sClient.Get(ctx, key, &sts)).To(Succeed())
+		hash := sts.Annotations[resources.AnnotationTemplateHash]
+		before := sts.DeepCopy()
+		sts.Spec.Template.Spec.InitContainers = nil
+		delete(sts.Spec.Template.Annotations, resources.AnnotationTemplateHash)
+		Expect(k8sClient.Patch(ctx, &sts, client.MergeFrom(before))).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key, &sts)).To(Succeed())
+			g.Expect(resources.HasGuard(&sts.Spec.Template)).To(BeTrue())
+			g.Expect(sts.Annotations).To(HaveKeyWithValue(resources.AnnotationUnannotatedPodsHash, hash))
+		}, timeout).Should(Succeed())
+		Expect(sts.Annotations[resources.AnnotationTemplateHash]).To(Equal(hash))
+		Expect(sts.Annotations).NotTo(HaveKey(resources.AnnotationRollingTo))
+
+		By("letting the StatefulSet controller see the new revision: no member is restarted")
+		markStatefulSetSeen(&sts, "rev-guard")
+		Consistently(podNames(cluster), "3s").Should(HaveLen(3), "a member was restarted to get the guard")
+	})
+})

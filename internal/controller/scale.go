@@ -52,6 +52,8 @@ func (r *EtcdClusterReconciler) executeKubernetesStep(ctx context.Context, obs *
 		return r.setReplicas(ctx, obs, s.replicas)
 	case stepSeal:
 		return r.writeBootstrapConfig(ctx, c, resources.SealedBootstrapConfigMap(c, time.Now()))
+	case stepNarrow:
+		return r.writeBootstrapConfig(ctx, c, resources.WithMayStartEmpty(obs.bootstrap, s.remaining))
 	case stepWriteJoin:
 		return r.writeBootstrapConfig(ctx, c, resources.JoinConfigMap(c, memberNames(obs.members), s.member))
 	case stepRestartPod:

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 )
 
 // Command runs `manager member-guard` and returns its exit code. The list
@@ -24,10 +23,8 @@ func Command(args []string) int {
 		fmt.Fprintln(os.Stderr, "member-guard: -data-dir and -name are required")
 		return 2
 	}
-	var mayStartEmpty []string
-	if list := os.Getenv(*listEnv); list != "" {
-		mayStartEmpty = strings.Split(list, ",")
-	}
+	list, set := os.LookupEnv(*listEnv)
+	mayStartEmpty := MayStartEmpty(list, set, os.Getenv("ETCD_INITIAL_CLUSTER_STATE"), os.Getenv("ETCD_INITIAL_CLUSTER"))
 	err := Check(*dataDir, *name, mayStartEmpty)
 	if err == nil {
 		return 0

@@ -50,6 +50,30 @@ func HasData(dataDir string) (bool, error) {
 	return false, nil
 }
 
+// MayStartEmpty is the list of members that may start empty, from the
+// bootstrap settings: the list itself when it is set (list is the value of
+// the QUORUM_MAY_START_EMPTY key, set says whether the key exists), and
+// for settings written before the list existed, every initial member while
+// the cluster is new and none once it exists.
+func MayStartEmpty(list string, set bool, state, initialCluster string) []string {
+	if !set {
+		if state != "new" {
+			return nil
+		}
+		var names []string
+		for _, entry := range strings.Split(initialCluster, ",") {
+			if name, _, found := strings.Cut(entry, "="); found {
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+	if list == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
+}
+
 func namesOrNone(names []string) string {
 	if len(names) == 0 {
 		return "no member"

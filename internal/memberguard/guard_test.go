@@ -66,3 +66,30 @@ func TestCommandExitsWithLostData(t *testing.T) {
 		t.Fatalf("the member being added: exit code %d; want 0", code)
 	}
 }
+
+// Settings written by an operator before the list existed: the guard
+// reads them as the operator does.
+func TestMayStartEmptyWithoutTheList(t *testing.T) {
+	ic := "c-0=http://c-0.p:2380,c-1=http://c-1.p:2380"
+	if got := MayStartEmpty("", false, "new", ic); len(got) != 2 || got[0] != "c-0" || got[1] != "c-1" {
+		t.Errorf("a new cluster's settings without the list: %q, want every initial member", got)
+	}
+	if got := MayStartEmpty("", false, "existing", ic); got != nil {
+		t.Errorf("an existing cluster's settings without the list: %q, want none", got)
+	}
+	if got := MayStartEmpty("", true, "new", ic); got != nil {
+		t.Errorf("an empty list: %q, want none", got)
+	}
+	if got := MayStartEmpty("c-3", true, "existing", ic); len(got) != 1 || got[0] != "c-3" {
+		t.Errorf("the list: %q", got)
+	}
+}
+
+func TestCommandReadsSettingsWithoutTheList(t *testing.T) {
+	term := filepath.Join(t.TempDir(), "termination-log")
+	t.Setenv("ETCD_INITIAL_CLUSTER_STATE", "new")
+	t.Setenv("ETCD_INITIAL_CLUSTER", "c-0=http://c-0.p:2380,c-1=http://c-1.p:2380")
+	if code := Command([]string{"-data-dir", t.TempDir(), "-name", "c-1", "-may-start-empty-env", "QUORUM_TEST_UNSET", "-termination-log", term}); code != 0 {
+		t.Fatalf("an initial member under settings without the list: exit code %d, want 0", code)
+	}
+}

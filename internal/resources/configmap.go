@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/memberguard"
 )
 
 // Initial cluster states, as etcd's --initial-cluster-state takes them.
@@ -62,23 +63,17 @@ func MayStartEmpty(cm *corev1.ConfigMap) []string {
 	if cm == nil || IsSealed(cm) {
 		return nil
 	}
-	list, ok := cm.Data[KeyMayStartEmpty]
-	if !ok {
-		if cm.Data["ETCD_INITIAL_CLUSTER_STATE"] != InitialClusterStateNew {
-			return nil
-		}
-		var names []string
-		for _, entry := range strings.Split(cm.Data["ETCD_INITIAL_CLUSTER"], ",") {
-			if name, _, found := strings.Cut(entry, "="); found {
-				names = append(names, name)
-			}
-		}
-		return names
-	}
-	if list == "" {
-		return nil
-	}
-	return strings.Split(list, ",")
+	list, set := cm.Data[KeyMayStartEmpty]
+	return memberguard.MayStartEmpty(list, set, cm.Data["ETCD_INITIAL_CLUSTER_STATE"], cm.Data["ETCD_INITIAL_CLUSTER"])
+}
+
+// WithMayStartEmpty is cm letting only the named members start empty: the
+// initial members that have not started yet, while the others already
+// hold data that must never be replaced by an empty directory.
+func WithMayStartEmpty(cm *corev1.ConfigMap, names []string) *corev1.ConfigMap {
+	out := cm.DeepCopy()
+	out.Data[KeyMayStartEmpty] = strings.Join(names, ",")
+	return out
 }
 
 // IsCreating says whether the bootstrap settings are still those of a new

@@ -5,6 +5,7 @@ import (
 	"path"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 )
@@ -62,7 +63,13 @@ func AddRestore(t *corev1.PodTemplateSpec, c *etcdv1alpha1.EtcdCluster, src Rest
 	mounts := []corev1.VolumeMount{{Name: dataVolume, MountPath: dataMount}}
 	if src.S3 != nil {
 		args = append(args, s3Args(src.S3, src.Key)...)
-		env = append(env, credentialEnv(src.S3.CredentialsSecret.Name)...)
+		// Optional: a member whose sandbox is recreated after the cluster
+		// formed re-runs this container, which then restores nothing and
+		// must not need a Secret the user may have deleted.
+		for _, e := range credentialEnv(src.S3.CredentialsSecret.Name) {
+			e.ValueFrom.SecretKeyRef.Optional = ptr.To(true)
+			env = append(env, e)
+		}
 	} else {
 		args = append(args, "--file="+path.Join(restoreMount, src.Path))
 		mounts = append(mounts, corev1.VolumeMount{Name: restoreVolume, MountPath: restoreMount, ReadOnly: true})

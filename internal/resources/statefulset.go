@@ -88,18 +88,35 @@ func ClaimRetentionPolicy() *appsv1.StatefulSetPersistentVolumeClaimRetentionPol
 // MemberTemplate is the pod template members run, and its hash: the spec's
 // PodTemplate with the member guard first among the init containers, and
 // the hash on the pod too, so a member is outdated exactly when its pod's
-// hash differs from the StatefulSet's. The hash leaves out the guard's
-// image: a new operator image must not restart every member.
+// hash differs from the StatefulSet's. The hash is that of the spec's
+// template alone: a new operator image, or the guard added to the pods of
+// an operator that had none, restarts no member (a pod gets the guard when
+// it is next made, which is when the guard matters).
 func MemberTemplate(c *etcdv1alpha1.EtcdCluster, trustedCA []byte, toolImage string) (corev1.PodTemplateSpec, string) {
 	t := PodTemplate(c, trustedCA)
-	addMemberGuard(&t, c, "")
 	hash := TemplateHash(t)
-	t.Spec.InitContainers[0].Image = toolImage
+	addMemberGuard(&t, c, toolImage)
 	if t.Annotations == nil {
 		t.Annotations = map[string]string{}
 	}
 	t.Annotations[AnnotationTemplateHash] = hash
 	return t, hash
+}
+
+// AnnotationUnannotatedPodsHash on the StatefulSet is the template hash
+// that member pods without a hash annotation (made by an operator that did
+// not write one) are on: the hash the StatefulSet had when the operator
+// first added the guard to it.
+const AnnotationUnannotatedPodsHash = "etcd.quorum.dev/unannotated-pods-hash"
+
+// HasGuard says whether a pod template starts with the member guard.
+func HasGuard(t *corev1.PodTemplateSpec) bool {
+	for _, ic := range t.Spec.InitContainers {
+		if ic.Name == GuardContainerName {
+			return true
+		}
+	}
+	return false
 }
 
 // GuardContainerName is the init container that stops a member that lost
