@@ -5,9 +5,8 @@ import (
 )
 
 // EtcdBackupSpec says which cluster to snapshot and where the snapshot
-// goes. It cannot be changed: a backup is one event; create another.
-//
-// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="an EtcdBackup cannot be changed; create a new one"
+// goes. An EtcdBackup's cannot be changed (a backup is one event; create
+// another); a schedule's backupTemplate can, and the next backups use it.
 type EtcdBackupSpec struct {
 	// ClusterName is the EtcdCluster, in the backup's namespace, to
 	// snapshot.
@@ -220,6 +219,9 @@ type EtcdBackup struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// Spec cannot be changed: a backup is one event; create another.
+	//
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="an EtcdBackup cannot be changed; create a new one"
 	Spec   EtcdBackupSpec   `json:"spec"`
 	Status EtcdBackupStatus `json:"status,omitempty"`
 }

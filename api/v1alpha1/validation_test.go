@@ -422,3 +422,24 @@ var _ = Describe("Names the operator derives other names from", func() {
 		Expect(k8sClient.Create(ctx, schedule(ns, strings.Repeat("s", 45)))).To(Succeed())
 	})
 })
+
+var _ = Describe("Backup specs under GitOps", func() {
+	spec := func(claim string) etcdv1alpha1.EtcdBackupSpec {
+		return etcdv1alpha1.EtcdBackupSpec{ClusterName: "main", Destination: etcdv1alpha1.BackupDestination{
+			PersistentVolumeClaim: &etcdv1alpha1.PVCLocation{ClaimName: claim}}}
+	}
+
+	It("lets a schedule's backupTemplate change (the next backups use it), but not a backup taken", func() {
+		ns := newNamespace()
+		s := &etcdv1alpha1.EtcdBackupSchedule{ObjectMeta: metav1.ObjectMeta{Name: "nightly", Namespace: ns},
+			Spec: etcdv1alpha1.EtcdBackupScheduleSpec{Schedule: "@daily", BackupTemplate: spec("backups")}}
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		s.Spec.BackupTemplate = spec("other-backups")
+		Expect(k8sClient.Update(ctx, s)).To(Succeed(), "a GitOps sync of a changed destination must apply")
+
+		b := &etcdv1alpha1.EtcdBackup{ObjectMeta: metav1.ObjectMeta{Name: "once", Namespace: ns}, Spec: spec("backups")}
+		Expect(k8sClient.Create(ctx, b)).To(Succeed())
+		b.Spec = spec("other-backups")
+		expectInvalid(k8sClient.Update(ctx, b), "an EtcdBackup cannot be changed; create a new one")
+	})
+})
