@@ -27,15 +27,7 @@ var _ = Describe("An idle pass", func() {
 	var cluster *etcdv1alpha1.EtcdCluster
 
 	create := func(tls *etcdv1alpha1.TLSSpec) {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "idle-"}}
-		Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, ns)).To(Succeed()) })
-		cluster = &etcdv1alpha1.EtcdCluster{
-			ObjectMeta: metav1.ObjectMeta{Name: "main", Namespace: ns.Name},
-			Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16", TLS: tls},
-		}
-		Expect(k8sClient.Create(ctx, cluster)).To(Succeed())
-		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, cluster))).To(Succeed()) })
+		cluster = createTestCluster(newTestNamespace("idle-"), "main", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16", TLS: tls})
 	}
 
 	It("writes nothing to a steady cluster", func() {

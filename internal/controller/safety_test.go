@@ -14,25 +14,6 @@ import (
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
-// newTestNamespace is a namespace of its own for a spec, deleted after it.
-func newTestNamespace(prefix string) string {
-	GinkgoHelper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
-	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
-	DeferCleanup(func() { Expect(k8sClient.Delete(ctx, ns)).To(Succeed()) })
-	return ns.Name
-}
-
-// createTestCluster creates an EtcdCluster, removed after the spec so it
-// stops reconciling against the shared fake etcd.
-func createTestCluster(ns, name string, spec etcdv1alpha1.EtcdClusterSpec) *etcdv1alpha1.EtcdCluster {
-	GinkgoHelper()
-	c := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
-	Expect(k8sClient.Create(ctx, c)).To(Succeed())
-	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, c))).To(Succeed()) })
-	return c
-}
-
 func restoreContainers(sts *appsv1.StatefulSet) []string {
 	var names []string
 	for _, ic := range sts.Spec.Template.Spec.InitContainers {
