@@ -21,6 +21,16 @@ const (
 	// disarmed) or CORRUPT. An alarm is not a loss of quorum: reads are
 	// served and the operator still acts.
 	ConditionAlarm = "Alarm"
+	// ConditionReady is kstatus' summary: True when the object is healthy
+	// and settled (an EtcdCluster Available with nothing in flight).
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while work is in flight or the spec has
+	// not been acted on yet (kstatus: InProgress).
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the operator cannot go on without a
+	// person: a lost quorum, a halted rollout, a failed restore, a failed
+	// backup, an invalid schedule (kstatus: Failed).
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons. Each is a CamelCase word a user can search for.
@@ -59,6 +69,10 @@ const (
 	ReasonNoAlarm = "NoAlarm"
 	// ReasonReconcileError: the last pass failed; the message says why.
 	ReasonReconcileError = "ReconcileError"
+	// ReasonReady: the object is healthy and settled.
+	ReasonReady = "Ready"
+	// ReasonNotStalled: nothing waits for a person.
+	ReasonNotStalled = "NotStalled"
 	// ReasonMemberStarting: members are starting for the first time.
 	ReasonMemberStarting = "MembersStarting"
 )

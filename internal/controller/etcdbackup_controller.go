@@ -68,6 +68,7 @@ func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	setBackupKstatus(&b)
 	if err := r.recordProgress(ctx, before, &b); err != nil {
 		return ctrl.Result{}, err
 	}

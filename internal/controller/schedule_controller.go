@@ -63,6 +63,7 @@ func (r *EtcdBackupScheduleReconciler) Reconcile(ctx context.Context, req ctrl.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	setScheduleKstatus(&s)
 	if !equality.Semantic.DeepEqual(before.Status, s.Status) {
 		if err := r.Status().Patch(ctx, &s, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, fmt.Errorf("patch schedule status: %w", err)

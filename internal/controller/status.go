@@ -117,18 +117,67 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 	if why, failed := restoreFailure(obs); failed && h.neverFormed {
 		available = newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, etcdv1alpha1.ReasonRestoreFailed, why)
 	}
+	progressing := h.progressing(c.Spec.Paused, plan)
+	st.Phase = phase(c.Spec.Paused, h, rs.active && plan.kind != stepHalted)
+	stalled := stalledCondition(st.Phase, available, plan)
+	reconciling := reconcilingCondition(progressing, stalled)
 	for _, cond := range []metav1.Condition{
 		available,
 		h.degraded(),
-		h.progressing(c.Spec.Paused, plan),
+		progressing,
 		upgrading(c, rs, plan, len(obs.pods)),
 		alarmCondition(obs),
+		stalled,
+		reconciling,
+		readyCondition(available, reconciling, stalled),
 	} {
 		cond.ObservedGeneration = c.Generation
 		meta.SetStatusCondition(&st.Conditions, cond)
 	}
-	st.Phase = phase(c.Spec.Paused, h, rs.active && plan.kind != stepHalted)
 	return st
+}
+
+// The kstatus conditions (Ready, Reconciling, Stalled) are what Flux,
+// Argo CD and 'kubectl wait --for=condition=Ready' read: Stalled when the
+// operator cannot go on without a person, Reconciling while work is in
+// flight, Ready when the cluster serves and is settled.
+
+// stalledCondition is True for a lost quorum, a halted rollout and a
+// failed restore: nothing changes until a person acts.
+func stalledCondition(ph etcdv1alpha1.ClusterPhase, available metav1.Condition, plan step) metav1.Condition {
+	switch {
+	case plan.kind == stepHalted:
+		return newCondition(etcdv1alpha1.ConditionStalled, metav1.ConditionTrue, etcdv1alpha1.ReasonRolloutHalted, plan.reason)
+	case available.Reason == etcdv1alpha1.ReasonRestoreFailed:
+		return newCondition(etcdv1alpha1.ConditionStalled, metav1.ConditionTrue, etcdv1alpha1.ReasonRestoreFailed, available.Message)
+	case ph == etcdv1alpha1.PhaseQuorumLost:
+		return newCondition(etcdv1alpha1.ConditionStalled, metav1.ConditionTrue, etcdv1alpha1.ReasonQuorumLost, available.Message)
+	default:
+		return newCondition(etcdv1alpha1.ConditionStalled, metav1.ConditionFalse, etcdv1alpha1.ReasonNotStalled, "Nothing waits for a person")
+	}
+}
+
+// reconcilingCondition is True while the operator works toward the spec
+// (Progressing True), unless it is stalled.
+func reconcilingCondition(progressing, stalled metav1.Condition) metav1.Condition {
+	if progressing.Status == metav1.ConditionTrue && stalled.Status != metav1.ConditionTrue {
+		return newCondition(etcdv1alpha1.ConditionReconciling, metav1.ConditionTrue, progressing.Reason, progressing.Message)
+	}
+	return newCondition(etcdv1alpha1.ConditionReconciling, metav1.ConditionFalse, progressing.Reason, progressing.Message)
+}
+
+// readyCondition summarises: available, settled and not stalled.
+func readyCondition(available, reconciling, stalled metav1.Condition) metav1.Condition {
+	switch {
+	case stalled.Status == metav1.ConditionTrue:
+		return newCondition(etcdv1alpha1.ConditionReady, metav1.ConditionFalse, stalled.Reason, stalled.Message)
+	case available.Status != metav1.ConditionTrue:
+		return newCondition(etcdv1alpha1.ConditionReady, metav1.ConditionFalse, available.Reason, available.Message)
+	case reconciling.Status == metav1.ConditionTrue:
+		return newCondition(etcdv1alpha1.ConditionReady, metav1.ConditionFalse, reconciling.Reason, reconciling.Message)
+	default:
+		return newCondition(etcdv1alpha1.ConditionReady, metav1.ConditionTrue, etcdv1alpha1.ReasonReady, available.Message)
+	}
 }
 
 // observedGeneration advances only when a pass acted on the spec: a pass

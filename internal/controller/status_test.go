@@ -305,3 +305,48 @@ func TestStatusReportsARollingUpdate(t *testing.T) {
 		t.Fatalf("done: phase %s Upgrading %s updated %d", st.Phase, up.Status, st.UpdatedMembers)
 	}
 }
+
+// The kstatus conditions for every phase: what Flux, Argo CD and kubectl
+// wait read.
+func TestKstatusConditions(t *testing.T) {
+	formedWithout := func(healthy ...string) *observedCluster {
+		o := threeMembers(healthy...)
+		o.cluster.Status.ClusterID = "abc"
+		return o
+	}
+	creating := func() *observedCluster {
+		o := notReady(threeMembers("main-0", "main-1"), "main-2")
+		o.bootstrap = resources.BootstrapConfigMap(o.cluster, resources.InitialMembers(o.cluster, 3), resources.InitialClusterStateNew)
+		return o
+	}
+	paused := func() *observedCluster {
+		o := threeMembers("main-0", "main-1", "main-2")
+		o.cluster.Spec.Paused = true
+		return o
+	}
+	tests := []struct {
+		name                      string
+		obs                       *observedCluster
+		plan                      step
+		ready, reconciling, stall metav1.ConditionStatus
+	}{
+		{"running", threeMembers("main-0", "main-1", "main-2"), step{}, "True", "False", "False"},
+		{"creating", creating(), step{}, "False", "True", "False"},
+		{"scaling", threeMembers("main-0", "main-1", "main-2"), step{kind: stepAddLearner, reason: "adding"}, "False", "True", "False"},
+		{"degraded, a member down", threeMembers("main-0", "main-1"), step{}, "False", "True", "False"},
+		{"quorum lost", formedWithout("main-0"), step{}, "False", "False", "True"},
+		{"rollout halted", threeMembers("main-0", "main-1"), step{kind: stepHalted, reason: "rollout halted: main-2 does not come back"}, "False", "False", "True"},
+		{"a failed pass", threeMembers("main-0", "main-1", "main-2"), step{kind: stepError, reason: "conflict"}, "False", "True", "False"},
+		{"paused", paused(), step{}, "True", "False", "False"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := computeStatus(tt.obs, tt.plan)
+			got := [3]metav1.ConditionStatus{condition(st, etcdv1alpha1.ConditionReady).Status,
+				condition(st, etcdv1alpha1.ConditionReconciling).Status, condition(st, etcdv1alpha1.ConditionStalled).Status}
+			if want := [3]metav1.ConditionStatus{tt.ready, tt.reconciling, tt.stall}; got != want {
+				t.Errorf("Ready, Reconciling, Stalled = %v, want %v (phase %s)", got, want, st.Phase)
+			}
+		})
+	}
+}
