@@ -501,11 +501,4 @@ func preflightRemove(m membership, name string) error {
 // claimMember is the member whose data a claim of the StatefulSet holds.
 func claimMember(claim string) string { return strings.TrimPrefix(claim, resources.DataVolumeName+"-") }
 
-func podExists(obs *observedCluster, name string) bool {
-	for _, p := range obs.pods {
-		if p.Name == name {
-			return true
-		}
-	}
-	return false
-}
+func podExists(obs *observedCluster, name string) bool { return memberPod(obs, name) != nil }

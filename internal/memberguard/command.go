@@ -14,7 +14,7 @@ func Command(args []string) int {
 	fs := flag.NewFlagSet("member-guard", flag.ContinueOnError)
 	dataDir := fs.String("data-dir", "", "etcd's data directory")
 	name := fs.String("name", "", "the member's name")
-	listEnv := fs.String("may-start-empty-env", "QUORUM_MAY_START_EMPTY", "environment variable listing the members that may start empty")
+	listEnv := fs.String("may-start-empty-env", EnvMayStartEmpty, "environment variable listing the members that may start empty")
 	terminationLog := fs.String("termination-log", "/dev/termination-log", "where a refusal is written")
 	if err := fs.Parse(args); err != nil {
 		return 2

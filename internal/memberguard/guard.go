@@ -9,6 +9,11 @@ import (
 	"strings"
 )
 
+// EnvMayStartEmpty is the environment variable (a key of the bootstrap
+// ConfigMap, which members read through envFrom) that names the members
+// allowed to start with an empty data directory, comma-separated.
+const EnvMayStartEmpty = "QUORUM_MAY_START_EMPTY"
+
 // ExitLostData is the guard's exit code when it stops a member that lost
 // its data; the operator matches it to replace the member.
 const ExitLostData = 3

@@ -23,7 +23,7 @@ const (
 // container, see memberguard) stops every other member whose data
 // directory is empty: etcd itself would let a member that lost its data
 // rejoin under its old ID whenever the initial cluster names it.
-const KeyMayStartEmpty = "QUORUM_MAY_START_EMPTY"
+const KeyMayStartEmpty = memberguard.EnvMayStartEmpty
 
 // BootstrapConfigMap holds the settings a member reads only when its data
 // directory is empty: who the cluster's members are and whether the cluster
