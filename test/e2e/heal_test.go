@@ -45,22 +45,10 @@ var _ = Describe("A member whose claim is deleted with its pod", Label("heal"), 
 		idsBefore := memberIDs(cluster)
 
 		By("deleting the claim of lost-1, then its pod")
-		claim := &corev1.PersistentVolumeClaim{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "data-lost-1"}, claim)).To(Succeed())
-		Expect(k8sClient.Delete(ctx, claim)).To(Succeed())
-		var pod corev1.Pod
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "lost-1"}, &pod)).To(Succeed())
-		Expect(k8sClient.Delete(ctx, &pod)).To(Succeed())
+		deleteClaimAndPod(ns, "lost-1")
 
 		By("waiting for lost-1 to be replaced: a new member ID, the others unchanged")
-		Eventually(func(g Gomega) {
-			ids := memberIDs(cluster)
-			g.Expect(ids).To(HaveLen(3))
-			g.Expect(ids).To(HaveKey("lost-1"))
-			g.Expect(ids["lost-1"]).NotTo(Equal(idsBefore["lost-1"]), "lost-1 rejoined under its old member ID")
-			g.Expect(ids["lost-0"]).To(Equal(idsBefore["lost-0"]))
-			g.Expect(ids["lost-2"]).To(Equal(idsBefore["lost-2"]))
-		}, 4*time.Minute, 2*time.Second).Should(Succeed())
+		waitReplaced(cluster, idsBefore, "lost-1", 3)
 		waitMembers(cluster, 3)
 		w.stopAndVerify()
 	})
@@ -90,6 +78,34 @@ var _ = Describe("An emptyDir member whose pod is deleted", Label("heal"), func(
 		w.stopAndVerify()
 	})
 })
+
+// deleteClaimAndPod deletes a member's data claim, then its pod, as a lost
+// disk would, and returns the claim as it was.
+func deleteClaimAndPod(ns, member string) *corev1.PersistentVolumeClaim {
+	GinkgoHelper()
+	claim := &corev1.PersistentVolumeClaim{}
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.DataVolumeName + "-" + member}, claim)).To(Succeed())
+	Expect(k8sClient.Delete(ctx, claim)).To(Succeed())
+	Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: member}})).To(Succeed())
+	return claim
+}
+
+// waitReplaced waits until etcd lists size members, member under a new ID
+// and every other member of idsBefore under its old one.
+func waitReplaced(cluster *etcdv1alpha1.EtcdCluster, idsBefore map[string]uint64, member string, size int) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		ids := memberIDs(cluster)
+		g.Expect(ids).To(HaveLen(size))
+		g.Expect(ids).To(HaveKey(member))
+		g.Expect(ids[member]).NotTo(Equal(idsBefore[member]), "%s rejoined under its old member ID", member)
+		for name, id := range idsBefore {
+			if name != member {
+				g.Expect(ids[name]).To(Equal(id), "%s changed its member ID", name)
+			}
+		}
+	}, 4*time.Minute, 2*time.Second).Should(Succeed())
+}
 
 // waitSealed waits until the bootstrap settings name no member any more.
 func waitSealed(cluster *etcdv1alpha1.EtcdCluster) {

@@ -99,10 +99,7 @@ var _ = Describe("A member that lost its data while a learner is being added", L
 		Expect(resources.IsSealed(&cm)).To(BeFalse(), "the settings were sealed before the test could lose a member's data")
 
 		By("deleting the claim of open-1, then its pod")
-		claim := &corev1.PersistentVolumeClaim{}
-		Expect(k8sClient.Get(ctx, ctrlclient.ObjectKey{Namespace: ns, Name: "data-open-1"}, claim)).To(Succeed())
-		Expect(k8sClient.Delete(ctx, claim)).To(Succeed())
-		Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "open-1"}})).To(Succeed())
+		claim := deleteClaimAndPod(ns, "open-1")
 
 		By("seeing the guard stop open-1 on its empty claim, with the operator paused")
 		Eventually(func(g Gomega) {
@@ -117,14 +114,7 @@ var _ = Describe("A member that lost its data while a learner is being added", L
 
 		By("resuming the operator: open-1 is replaced under a new ID, the learner promoted")
 		editSpec(cluster, func(s *etcdv1alpha1.EtcdClusterSpec) { s.Paused = false })
-		Eventually(func(g Gomega) {
-			ids := memberIDs(cluster)
-			g.Expect(ids).To(HaveLen(4))
-			g.Expect(ids).To(HaveKey("open-1"))
-			g.Expect(ids["open-1"]).NotTo(Equal(idsBefore["open-1"]), "open-1 rejoined under its old member ID")
-			g.Expect(ids["open-0"]).To(Equal(idsBefore["open-0"]))
-			g.Expect(ids["open-2"]).To(Equal(idsBefore["open-2"]))
-		}, 4*time.Minute, 2*time.Second).Should(Succeed())
+		waitReplaced(cluster, idsBefore, "open-1", 4)
 		waitMembers(cluster, 4)
 		Expect(eventReasons(ns, corev1.EventTypeWarning)).To(ContainElement("MemberReplaced"))
 		w.stopAndVerify()
