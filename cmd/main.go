@@ -132,7 +132,6 @@ func run(opts options) error {
 
 	if err := (&controller.EtcdBackupScheduleReconciler{
 		Client:   mgr.GetClient(),
-		Scheme:   mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("quorum"),
 	}).SetupWithManager(mgr); err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -40,8 +39,6 @@ const LabelSchedule = "etcd.quorum.dev/schedule"
 // up the backups by their label and prunes them by its retention.
 type EtcdBackupScheduleReconciler struct {
 	client.Client
-	// Scheme is not used: backups carry no owner reference.
-	Scheme   *runtime.Scheme
 	Recorder events.EventRecorder
 	// Now is the clock; time.Now unless a test sets it.
 	Now func() time.Time

@@ -113,7 +113,7 @@ var _ = Describe("EtcdBackupSchedule reconciler", func() {
 		}
 		Expect(k8sClient.Create(ctx, s)).To(Succeed())
 		now := s.CreationTimestamp.Time
-		r := &EtcdBackupScheduleReconciler{Client: k8sClient, Scheme: k8sClient.Scheme(),
+		r := &EtcdBackupScheduleReconciler{Client: k8sClient,
 			Recorder: events.NewFakeRecorder(100), Now: func() time.Time { return now }}
 		// reconcileSchedule runs one pass, as the controller would retry
 		// it: a conflict with the backup controller's concurrent status
