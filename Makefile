@@ -26,12 +26,14 @@ LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-prov
 # A real S3-compatible server for the backup tests and the local cluster.
 VERSITYGW_VERSION := $(call tool_version,hack/tools/versitygw/go.mod,github.com/versity/versitygw)
 GOLANGCI_LINT_VERSION := $(call tool_version,hack/tools/golangci-lint/go.mod,github.com/golangci/golangci-lint/v2)
+HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
 
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
 LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
 VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 GOLANGCI_LINT := $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 # Programs of hack/localcluster; rebuilt when their source changes.
 LOCALCLUSTER_BIN := $(LOCALBIN)/localcluster
 LOCALCLUSTER_SRC := $(shell find hack/localcluster -name '*.go' -o -name go.mod -o -name go.sum)
@@ -90,7 +92,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/localcluster; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/tools/helm hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -130,6 +132,10 @@ tools: $(CONTROLLER_GEN) envtest-assets ## Build every tool the tests need.
 
 $(GOLANGCI_LINT):
 	hack/build-tool.sh hack/tools/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $@
+
+# Helm reports the release it was built from, as its own Makefile sets it.
+$(HELM):
+	hack/build-tool.sh hack/tools/helm helm.sh/helm/v4/cmd/helm $@ "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)"
 
 $(CONTROLLER_GEN):
 	hack/build-tool.sh hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen $@
