@@ -27,12 +27,14 @@ LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-prov
 VERSITYGW_VERSION := $(call tool_version,hack/tools/versitygw/go.mod,github.com/versity/versitygw)
 GOLANGCI_LINT_VERSION := $(call tool_version,hack/tools/golangci-lint/go.mod,github.com/golangci/golangci-lint/v2)
 HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
+HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
 
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
 LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
 VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 GOLANGCI_LINT := $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 # Programs of hack/localcluster; rebuilt when their source changes.
 LOCALCLUSTER_BIN := $(LOCALBIN)/localcluster
@@ -99,11 +101,40 @@ render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC
 	@mkdir -p dist
 	$(KUBE_BIN)/kubectl kustomize config/default > dist/install.yaml
 
+# The release version of the operator and of its chart, read from one place:
+# the chart's version. 'make release VERSION=x.y.z' sets both.
+CHART_DIR := charts/quorum
+VERSION ?= $(shell awk '$$1 == "version:" {print $$2; exit}' $(CHART_DIR)/Chart.yaml)
+# The image a release pins: IMG when given, else the version's tag (not :dev).
+RELEASE_IMG = $(if $(filter command line environment,$(origin IMG)),$(IMG),quorum-operator/manager:$(VERSION))
+
+.PHONY: chart
+chart: manifests ## Copy the CRDs and RBAC roles from config/ into the Helm chart (charts/quorum/files), which renders them.
+	rm -rf $(CHART_DIR)/files && mkdir -p $(CHART_DIR)/files/crds $(CHART_DIR)/files/rbac
+	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
+	cp $(addprefix config/rbac/,role.yaml leader_election_role.yaml metrics_auth_role.yaml metrics_reader_role.yaml \
+		etcd_editor_role.yaml etcd_viewer_role.yaml) $(CHART_DIR)/files/rbac/
+
+.PHONY: release
+release: prereqs manifests chart $(KUBE_BIN)/kubectl $(HELM) ## Write dist/install.yaml and dist/quorum-$(VERSION).tgz for VERSION=x.y.z, image pinned to the version (or IMG).
+	@case "$(RELEASE_IMG)" in *:*) ;; *) echo "IMG must name a tag: $(RELEASE_IMG)"; exit 1 ;; esac
+	rm -rf dist/.release && mkdir -p dist/.release/overlay dist/.release/chart
+	img=$(RELEASE_IMG); printf 'resources:\n- ../../../config/default\nimages:\n- name: quorum-operator/manager\n  newName: %s\n  newTag: "%s"\n' \
+		"$${img%:*}" "$${img##*:}" > dist/.release/overlay/kustomization.yaml
+	$(KUBE_BIN)/kubectl kustomize dist/.release/overlay > dist/install.yaml
+	cp -R $(CHART_DIR) dist/.release/chart/
+	img=$(RELEASE_IMG); sed -i -e "s|^  repository: .*|  repository: $${img%:*}|" -e "s|^  tag: .*|  tag: \"$${img##*:}\"|" \
+		dist/.release/chart/quorum/values.yaml
+	$(HELM) lint --strict dist/.release/chart/quorum
+	$(HELM) package dist/.release/chart/quorum --version $(VERSION) --app-version $(VERSION) --destination dist
+	rm -rf dist/.release
+	@echo "Released $(VERSION) ($(RELEASE_IMG)): dist/install.yaml, dist/quorum-$(VERSION).tgz"
+
 .PHONY: verify
-verify: prereqs manifests generate tidy render ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
+verify: prereqs manifests generate tidy render chart ## Fail when generated files are stale, go.mod is untidy or code is unformatted.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "Unformatted Go files:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	@git diff --exit-code -- . || { echo "Generated files or go.mod/go.sum are stale: run 'make manifests generate tidy' and commit."; exit 1; }
-	@test -z "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum hack)" || { echo "Untracked generated files:"; git status --porcelain --untracked-files=all -- api config hack; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- api config charts go.mod go.sum hack)" || { echo "Untracked generated files:"; git status --porcelain --untracked-files=all -- api config charts hack; exit 1; }
 	hack/check-prereqs.sh
 
 .PHONY: lint
@@ -112,8 +143,9 @@ lint: prereqs $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml) on the opera
 	cd hack/localcluster && $(GOLANGCI_LINT) run --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: test
-test: prereqs manifests generate fmt vet envtest-assets $(VERSITYGW) ## Run unit tests and the envtest suites (real kube-apiserver and etcd, a real S3 server).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" VERSITYGW="$(VERSITYGW)" go test $(UNIT_PACKAGES) -coverprofile cover.out
+test: prereqs manifests generate fmt vet chart envtest-assets $(VERSITYGW) $(HELM) ## Run unit tests and the envtest suites (real kube-apiserver and etcd, a real S3 server), and lint the Helm chart.
+	$(HELM) lint --strict $(CHART_DIR)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" VERSITYGW="$(VERSITYGW)" HELM="$(HELM)" go test $(UNIT_PACKAGES) -coverprofile cover.out
 
 ##@ Build
 
@@ -132,6 +164,10 @@ tools: $(CONTROLLER_GEN) envtest-assets ## Build every tool the tests need.
 
 $(GOLANGCI_LINT):
 	hack/build-tool.sh hack/tools/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $@
+
+# Helm reports the release it was built from, as its own Makefile sets it.
+$(HELM):
+	hack/build-tool.sh hack/tools/helm helm.sh/helm/v4/cmd/helm $@ "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)"
 
 # Helm reports the release it was built from, as its own Makefile sets it.
 $(HELM):
