@@ -28,12 +28,14 @@ VERSITYGW_VERSION := $(call tool_version,hack/tools/versitygw/go.mod,github.com/
 GOLANGCI_LINT_VERSION := $(call tool_version,hack/tools/golangci-lint/go.mod,github.com/golangci/golangci-lint/v2)
 HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
 HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
+HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
 
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
 LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
 VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 GOLANGCI_LINT := $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 # Programs of hack/localcluster; rebuilt when their source changes.
@@ -173,6 +175,10 @@ $(HELM):
 $(HELM):
 	hack/build-tool.sh hack/tools/helm helm.sh/helm/v4/cmd/helm $@ "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)"
 
+# Helm reports the release it was built from, as its own Makefile sets it.
+$(HELM):
+	hack/build-tool.sh hack/tools/helm helm.sh/helm/v4/cmd/helm $@ "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)"
+
 $(CONTROLLER_GEN):
 	hack/build-tool.sh hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen $@
 
@@ -297,8 +303,8 @@ load-e2e-images: prereqs-cluster $(E2E_IMAGES) ## Import the older etcd releases
 	for tar in $(E2E_IMAGES); do ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $$tar >/dev/null; done
 
 .PHONY: test-e2e
-test-e2e: prereqs-cluster manifests load-image load-e2e-images $(KUBE_BIN)/kubectl ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
-	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
+test-e2e: prereqs-cluster manifests chart load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl HELM=$(HELM) E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
 		go test ./test/e2e/ -v -count=1 -timeout 40m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
