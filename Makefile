@@ -27,16 +27,12 @@ LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-prov
 VERSITYGW_VERSION := $(call tool_version,hack/tools/versitygw/go.mod,github.com/versity/versitygw)
 GOLANGCI_LINT_VERSION := $(call tool_version,hack/tools/golangci-lint/go.mod,github.com/golangci/golangci-lint/v2)
 HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
-HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
-HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
 
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
 LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVISIONER_VERSION)
 VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 GOLANGCI_LINT := $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
-HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
-HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
 # Programs of hack/localcluster; rebuilt when their source changes.
 LOCALCLUSTER_BIN := $(LOCALBIN)/localcluster
@@ -166,14 +162,6 @@ tools: $(CONTROLLER_GEN) envtest-assets ## Build every tool the tests need.
 
 $(GOLANGCI_LINT):
 	hack/build-tool.sh hack/tools/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $@
-
-# Helm reports the release it was built from, as its own Makefile sets it.
-$(HELM):
-	hack/build-tool.sh hack/tools/helm helm.sh/helm/v4/cmd/helm $@ "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)"
-
-# Helm reports the release it was built from, as its own Makefile sets it.
-$(HELM):
-	hack/build-tool.sh hack/tools/helm helm.sh/helm/v4/cmd/helm $@ "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)"
 
 # Helm reports the release it was built from, as its own Makefile sets it.
 $(HELM):
