@@ -20,6 +20,9 @@ const (
 	release          = "quorum"
 	releaseNamespace = "quorum-system"
 	keepAnnotation   = "helm.sh/resource-policy"
+	// Argo CD's words for the same, as it applies the rendered chart
+	// itself.
+	argoSyncOptions = "argocd.argoproj.io/sync-options"
 )
 
 // helmTemplate renders the chart as release in releaseNamespace, with
@@ -67,8 +70,10 @@ var _ = Describe("The Helm chart", func() {
 			name := want["metadata"].(map[string]any)["name"].(string)
 			crd := find(objs, "CustomResourceDefinition", name).DeepCopy()
 			Expect(crd.GetAnnotations()).To(HaveKeyWithValue(keepAnnotation, "keep"), "%s would be deleted by helm uninstall, and every object of its kind with it", name)
+			Expect(crd.GetAnnotations()).To(HaveKeyWithValue(argoSyncOptions, "Prune=false,Delete=false"))
 			annotations := crd.GetAnnotations()
 			delete(annotations, keepAnnotation)
+			delete(annotations, argoSyncOptions)
 			crd.SetAnnotations(annotations)
 			got, err := json.Marshal(crd.Object)
 			Expect(err).NotTo(HaveOccurred())
@@ -80,8 +85,12 @@ var _ = Describe("The Helm chart", func() {
 
 	It("leaves the CRDs out with crds.install=false, and unkept with crds.keep=false", func() {
 		Expect(ofKind(helmTemplate("--set", "crds.install=false"), "CustomResourceDefinition")).To(BeEmpty())
-		for _, name := range ofKind(helmTemplate("--set", "crds.keep=false"), "CustomResourceDefinition") {
-			Expect(find(helmTemplate("--set", "crds.keep=false"), "CustomResourceDefinition", name).GetAnnotations()).NotTo(HaveKey(keepAnnotation))
+		unkept := helmTemplate("--set", "crds.keep=false")
+		Expect(ofKind(unkept, "CustomResourceDefinition")).To(HaveLen(3))
+		for _, name := range ofKind(unkept, "CustomResourceDefinition") {
+			annotations := find(unkept, "CustomResourceDefinition", name).GetAnnotations()
+			Expect(annotations).NotTo(HaveKey(keepAnnotation))
+			Expect(annotations).NotTo(HaveKey(argoSyncOptions))
 		}
 	})
 
