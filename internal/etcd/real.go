@@ -7,48 +7,118 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
+	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// dialTimeout bounds connection setup; each call is bounded by its context.
-const dialTimeout = 5 * time.Second
-
+// realClient keeps one connection per member and sends every call over
+// them with the raw gRPC stubs. clientv3's own Status, MoveLeader and
+// HashKV open a new connection to the endpoint on every call, and its
+// balancer connects to every endpoint besides: an operator that looks at
+// hundreds of clusters every few seconds would spend its time in TLS
+// handshakes. The stubs also fail fast on a member whose connection is
+// down (gRPC's default), where clientv3 waits for it until the deadline.
 type realClient struct {
-	c   *clientv3.Client
 	tls *tls.Config
+
+	mu    sync.Mutex
+	conns map[string]*memberConn // by endpoint
+	order []string               // endpoints as last given
 }
 
-// NewClient is the ClientFactory over go.etcd.io/etcd/client/v3.
+var _ Client = (*realClient)(nil)
+
+// NewClient is the ClientFactory over gRPC connections to each member.
 func NewClient(_ context.Context, endpoints []string, tlsConfig *tls.Config) (Client, error) {
-	c, err := dial(endpoints, tlsConfig)
-	if err != nil {
+	r := &realClient{tls: tlsConfig, conns: map[string]*memberConn{}}
+	if err := r.SetEndpoints(endpoints); err != nil {
+		r.Close()
 		return nil, err
 	}
-	return &realClient{c: c, tls: tlsConfig}, nil
+	return r, nil
 }
 
-func dial(endpoints []string, tlsConfig *tls.Config) (*clientv3.Client, error) {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: dialTimeout,
-		TLS:         tlsConfig,
-		// The client's own logger is noisy at info level; errors reach the
-		// controller as returned values.
-		Logger: zap.NewNop(),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
+// SetEndpoints makes endpoints the members the client talks to: it keeps
+// the connections it has to those, opens the missing ones and closes the
+// others. Connecting happens in the background, on first use.
+func (r *realClient) SetEndpoints(endpoints []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := map[string]bool{}
+	for _, ep := range endpoints {
+		keep[ep] = true
+		if r.conns[ep] != nil {
+			continue
+		}
+		mc, err := dialMember(ep, r.tls)
+		if err != nil {
+			return err
+		}
+		r.conns[ep] = mc
 	}
-	return c, nil
+	for ep, mc := range r.conns {
+		if !keep[ep] {
+			mc.close()
+			delete(r.conns, ep)
+		}
+	}
+	r.order = slices.Clone(endpoints)
+	return nil
+}
+
+// member is the connection to endpoint, which must be one of the client's.
+func (r *realClient) member(endpoint string) (*memberConn, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if mc := r.conns[endpoint]; mc != nil {
+		return mc, nil
+	}
+	return nil, fmt.Errorf("etcd member %s is not among the client's endpoints %v", endpoint, r.order)
+}
+
+// candidates are the connections to try for a call any member can serve:
+// those that are up first, those that are down last, each group in the
+// order the endpoints were given.
+func (r *realClient) candidates() []*memberConn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*memberConn, 0, len(r.order))
+	for _, ep := range r.order {
+		out = append(out, r.conns[ep])
+	}
+	slices.SortStableFunc(out, func(a, b *memberConn) int { return a.rank() - b.rank() })
+	return out
+}
+
+// anyMember runs call against the members in turn until one answers,
+// stopping early when the context ends or etcd itself refuses (an error
+// other than the member being unreachable).
+func (r *realClient) anyMember(ctx context.Context, call func(*memberConn) error) error {
+	var errs []error
+	for _, mc := range r.candidates() {
+		err := call(mc)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", mc.endpoint, err))
+		if ctx.Err() != nil || !unreachable(err) {
+			return err
+		}
+	}
+	if len(errs) == 0 {
+		return errors.New("no etcd endpoint to call")
+	}
+	return errors.Join(errs...)
 }
 
 func (r *realClient) MemberList(ctx context.Context) ([]Member, error) {
-	resp, err := r.c.MemberList(ctx)
+	var resp *pb.MemberListResponse
+	err := r.anyMember(ctx, func(mc *memberConn) (err error) {
+		resp, err = mc.cluster.MemberList(ctx, &pb.MemberListRequest{Linearizable: true})
+		return rpcError(err)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list etcd members: %w", err)
 	}
@@ -62,9 +132,13 @@ func (r *realClient) MemberList(ctx context.Context) ([]Member, error) {
 }
 
 func (r *realClient) Status(ctx context.Context, endpoint string) (*MemberStatus, error) {
-	resp, err := r.c.Status(ctx, endpoint)
+	mc, err := r.member(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("status of etcd member at %s: %w", endpoint, err)
+		return nil, err
+	}
+	resp, err := mc.maintenance.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("status of etcd member at %s: %w", endpoint, rpcError(err))
 	}
 	st := &MemberStatus{
 		MemberID:  resp.Header.MemberId,
@@ -89,7 +163,12 @@ func (r *realClient) DisarmAlarm(ctx context.Context, alarm Alarm) error {
 	if !ok {
 		return fmt.Errorf("disarm etcd alarm: unknown alarm type %q", alarm.Type)
 	}
-	if _, err := r.c.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: alarm.MemberID, Alarm: pb.AlarmType(t)}); err != nil {
+	req := &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, MemberID: alarm.MemberID, Alarm: pb.AlarmType(t)}
+	err := r.anyMember(ctx, func(mc *memberConn) error {
+		_, err := mc.maintenance.Alarm(ctx, req)
+		return rpcError(err)
+	})
+	if err != nil {
 		return fmt.Errorf("disarm etcd alarm %s of member %x: %w", alarm.Type, alarm.MemberID, err)
 	}
 	return nil
@@ -103,11 +182,14 @@ func downgradeTarget(info *pb.DowngradeInfo) string {
 }
 
 func (r *realClient) EnableDowngrade(ctx context.Context, target string) error {
-	if _, err := r.c.Downgrade(ctx, clientv3.DowngradeValidate, target); err != nil {
-		return fmt.Errorf("validate downgrade to %s: %w", target, err)
-	}
-	if _, err := r.c.Downgrade(ctx, clientv3.DowngradeEnable, target); err != nil {
-		return fmt.Errorf("enable downgrade to %s: %w", target, err)
+	for _, action := range []pb.DowngradeRequest_DowngradeAction{pb.DowngradeRequest_VALIDATE, pb.DowngradeRequest_ENABLE} {
+		err := r.anyMember(ctx, func(mc *memberConn) error {
+			_, err := mc.maintenance.Downgrade(ctx, &pb.DowngradeRequest{Action: action, Version: target})
+			return rpcError(err)
+		})
+		if err != nil {
+			return fmt.Errorf("%s downgrade to %s: %w", strings.ToLower(action.String()), target, err)
+		}
 	}
 	return nil
 }
@@ -116,7 +198,11 @@ func (r *realClient) AddLearner(ctx context.Context, peerURL string) (*Member, e
 	if m, err := r.memberWithPeerURL(ctx, peerURL); err != nil || m != nil {
 		return m, err
 	}
-	resp, err := r.c.MemberAddAsLearner(ctx, []string{peerURL})
+	var resp *pb.MemberAddResponse
+	err := r.anyMember(ctx, func(mc *memberConn) (err error) {
+		resp, err = mc.cluster.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{peerURL}, IsLearner: true})
+		return rpcError(err)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("add etcd learner %s: %w", peerURL, err)
 	}
@@ -137,29 +223,35 @@ func (r *realClient) memberWithPeerURL(ctx context.Context, peerURL string) (*Me
 }
 
 func (r *realClient) Promote(ctx context.Context, id uint64) error {
-	if _, err := r.c.MemberPromote(ctx, id); err != nil {
+	err := r.anyMember(ctx, func(mc *memberConn) error {
+		_, err := mc.cluster.MemberPromote(ctx, &pb.MemberPromoteRequest{ID: id})
+		return rpcError(err)
+	})
+	if err != nil {
 		return fmt.Errorf("promote etcd learner %x: %w", id, err)
 	}
 	return nil
 }
 
 func (r *realClient) Remove(ctx context.Context, id uint64) error {
-	_, err := r.c.MemberRemove(ctx, id)
-	if err != nil && !errors.Is(rpctypes.Error(err), rpctypes.ErrMemberNotFound) {
+	err := r.anyMember(ctx, func(mc *memberConn) error {
+		_, err := mc.cluster.MemberRemove(ctx, &pb.MemberRemoveRequest{ID: id})
+		return rpcError(err)
+	})
+	if err != nil && !errors.Is(err, rpctypes.ErrMemberNotFound) {
 		return fmt.Errorf("remove etcd member %x: %w", id, err)
 	}
 	return nil
 }
 
+// MoveLeader is sent to the leader itself: only it can hand leadership on.
 func (r *realClient) MoveLeader(ctx context.Context, leaderEndpoint string, transferee uint64) error {
-	// MoveLeader must reach the leader itself, so it gets a client of its own.
-	c, err := dial([]string{leaderEndpoint}, r.tls)
+	mc, err := r.member(leaderEndpoint)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if _, err := c.MoveLeader(ctx, transferee); err != nil {
-		return fmt.Errorf("move etcd leadership to %x: %w", transferee, err)
+	if _, err := mc.maintenance.MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: transferee}); err != nil {
+		return fmt.Errorf("move etcd leadership to %x: %w", transferee, rpcError(err))
 	}
 	return nil
 }
@@ -174,11 +266,39 @@ func IsNotYet(err error) bool {
 		return false
 	}
 	for _, notYet := range []error{rpctypes.ErrMemberLearnerNotReady, rpctypes.ErrUnhealthy} {
-		if strings.Contains(err.Error(), notYet.Error()) {
+		// The message, not errors.Is: the gRPC status form wrapped in
+		// other errors has no typed error to match.
+		if errors.Is(err, notYet) || strings.Contains(err.Error(), notYet.Error()) {
 			return true
 		}
 	}
 	return false
 }
 
-func (r *realClient) Close() error { return r.c.Close() }
+func (r *realClient) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for ep, mc := range r.conns {
+		mc.close()
+		delete(r.conns, ep)
+	}
+	return nil
+}
+
+// rpcError turns a gRPC status etcd sent into the rpctypes error it
+// stands for, so callers match it with errors.Is (rpctypes.ErrUnhealthy,
+// ErrMemberNotFound...). Other errors are returned as they are.
+func rpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return rpctypes.Error(err)
+}
+
+// unreachable says whether err means the member could not be reached, as
+// opposed to etcd answering with a refusal: only then is another member
+// worth asking.
+func unreachable(err error) bool {
+	var etcdErr rpctypes.EtcdError
+	return !errors.As(err, &etcdErr)
+}
