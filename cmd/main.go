@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,6 +40,12 @@ type options struct {
 	leaderElection bool
 	enableHTTP2    bool
 	jobImage       string
+	// watchNamespaces limits the operator to these namespaces; empty is
+	// every namespace.
+	watchNamespaces []string
+	workers         int
+	apiQPS          float64
+	apiBurst        int
 }
 
 func main() {
@@ -68,6 +75,13 @@ func main() {
 		"Image of the backup Jobs: this binary's image. Found through the operator's own pod (POD_NAME, POD_NAMESPACE) when empty.")
 	flag.BoolVar(&opts.enableHTTP2, "enable-http2", false,
 		"Allow HTTP/2 on the metrics server (off by default: HTTP/2 Rapid Reset, CVE-2023-44487).")
+	flag.Func("watch-namespaces",
+		"Comma-separated namespaces whose EtcdClusters, backups and schedules the operator manages (every namespace when unset); its role then needs to cover only these.",
+		func(v string) error { opts.watchNamespaces = splitList(v); return nil })
+	flag.IntVar(&opts.workers, "max-concurrent-reconciles", 16,
+		"Clusters reconciled at the same time: a cluster whose members do not answer holds one worker for a few seconds, never the others.")
+	flag.Float64Var(&opts.apiQPS, "kube-api-qps", 50, "Requests per second the operator may send to the Kubernetes API server.")
+	flag.IntVar(&opts.apiBurst, "kube-api-burst", 100, "Requests the operator may send to the Kubernetes API server in a burst.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -84,8 +98,11 @@ func run(opts options) error {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(etcdv1alpha1.AddToScheme(scheme))
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	config := ctrl.GetConfigOrDie()
+	config.QPS, config.Burst = float32(opts.apiQPS), opts.apiBurst
+	mgr, err := ctrl.NewManager(config, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  controller.CacheOptions(opts.watchNamespaces),
 		Metrics:                metricsOptions(opts),
 		HealthProbeBindAddress: opts.probeAddr,
 		LeaderElection:         opts.leaderElection,
@@ -114,9 +131,10 @@ func run(opts options) error {
 		Scheme:      mgr.GetScheme(),
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: etcd.NewClient,
-		Secrets:     mgr.GetAPIReader(),
+		APIReader:   mgr.GetAPIReader(),
 		ToolImage:   jobImage,
 		Failpoints:  failpoints,
+		Workers:     opts.workers,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -126,6 +144,7 @@ func run(opts options) error {
 		Scheme:   mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("quorum"),
 		JobImage: jobImage,
+		Pods:     mgr.GetAPIReader(),
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}
@@ -185,4 +204,15 @@ func resolveJobImage(flagValue string, reader client.Reader) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("pod %s/%s has no manager container", namespace, name)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -164,4 +165,15 @@ func (s *recordingSubResource) Patch(ctx context.Context, obj client.Object, pat
 func (s *recordingSubResource) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
 	s.parent.rec.add(apiCall{verb: "apply " + s.name, kind: fmt.Sprintf("%T", obj)})
 	return s.SubResourceClient.Apply(ctx, obj, opts...)
+}
+
+// countingReader counts the Gets it passes on.
+type countingReader struct {
+	client.Reader
+	gets atomic.Int64
+}
+
+func (r *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	r.gets.Add(1)
+	return r.Reader.Get(ctx, key, obj, opts...)
 }

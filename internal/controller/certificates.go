@@ -3,7 +3,9 @@ package controller
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -63,7 +65,7 @@ func (r *EtcdClusterReconciler) ensureCertificates(ctx context.Context, obs *obs
 func (r *EtcdClusterReconciler) ensureCA(ctx context.Context, obs *observedCluster, now time.Time) (caState, error) {
 	c := obs.cluster
 	var secret corev1.Secret
-	found, err := r.getSecret(ctx, c.Namespace, resources.CASecretName(c), &secret)
+	found, err := r.getSecret(ctx, c, resources.CASecretName(c), &secret)
 	if err != nil {
 		return caState{}, err
 	}
@@ -99,6 +101,7 @@ func (r *EtcdClusterReconciler) createCA(ctx context.Context, c *etcdv1alpha1.Et
 	s := resources.TLSSecret(c, resources.CASecretName(c), corev1.SecretTypeOpaque,
 		map[string][]byte{resources.TLSCertKey: cert, resources.TLSKeyKey: key, resources.TLSCAKey: cert})
 	s.Annotations = map[string]string{resources.AnnotationRotatedFor: c.Annotations[resources.AnnotationRotateCA]}
+	r.certSecrets.forget(c, s.Name)
 	if err := r.createOwned(ctx, c, s); err != nil {
 		return caState{}, err
 	}
@@ -141,6 +144,7 @@ func (r *EtcdClusterReconciler) rotateCA(ctx context.Context, c *etcdv1alpha1.Et
 		delete(s.Annotations, resources.AnnotationCASwitchedAt)
 	}
 	s.Data[resources.TLSCAKey] = st.bundle()
+	r.certSecrets.forget(c, s.Name)
 	if err := r.Update(ctx, s); err != nil {
 		return fmt.Errorf("write CA Secret %s: %w", s.Name, err)
 	}
@@ -160,7 +164,7 @@ func caProgressOf(obs *observedCluster, st caState) caProgress {
 
 func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.EtcdCluster, ca caState, lc leafCertificate, now time.Time) error {
 	var secret corev1.Secret
-	found, err := r.getSecret(ctx, c.Namespace, lc.secret, &secret)
+	found, err := r.getSecret(ctx, c, lc.secret, &secret)
 	if err != nil {
 		return err
 	}
@@ -181,6 +185,7 @@ func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.
 	desired := resources.TLSSecret(c, lc.secret, corev1.SecretTypeTLS, map[string][]byte{
 		resources.TLSCertKey: pki.EncodeCert(cert), resources.TLSKeyKey: keyPEM, resources.TLSCAKey: bundle})
 	desired.Annotations = map[string]string{resources.AnnotationRenewedFor: renewToken}
+	r.certSecrets.forget(c, lc.secret)
 	if !found {
 		err = r.createOwned(ctx, c, desired)
 	} else {
@@ -219,16 +224,24 @@ func leafRenewalReason(s *corev1.Secret, found bool, signer *x509.Certificate, b
 	return ""
 }
 
-// getSecret reads a Secret straight from the API server: the operator
-// neither lists nor watches Secrets, so its role needs only get on them.
-func (r *EtcdClusterReconciler) getSecret(ctx context.Context, namespace, name string, s *corev1.Secret) (bool, error) {
-	err := r.Secrets.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s)
+// getSecret reads a certificate Secret of c: from the reconciler's own
+// cache (secretCache) while it is fresh, otherwise straight from the API
+// server. The operator neither lists nor watches Secrets, so its role
+// needs only get on them.
+func (r *EtcdClusterReconciler) getSecret(ctx context.Context, c *etcdv1alpha1.EtcdCluster, name string, s *corev1.Secret) (bool, error) {
+	now := time.Now()
+	if cached, ok := r.certSecrets.get(c, name, now); ok {
+		*s = *cached
+		return true, nil
+	}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, s)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("get Secret %s: %w", name, err)
 	}
+	r.certSecrets.put(c, s, now)
 	return true, nil
 }
 
@@ -256,6 +269,8 @@ func (r *EtcdClusterReconciler) observeTLS(ctx context.Context, obs *observedClu
 		return nil
 	}
 	obs.clientTLS = cfg
+	obs.clientTLSKey = materialHash(operatorClient.Data[resources.TLSCertKey], operatorClient.Data[resources.TLSKeyKey],
+		operatorClient.Data[resources.TLSCAKey])
 	if ca := secrets[resources.PurposeCA]; ca != nil {
 		obs.servingSigned = membersServeSignedBy(ctx, obs, ca)
 	}
@@ -278,7 +293,7 @@ func (r *EtcdClusterReconciler) readTLSSecrets(ctx context.Context, obs *observe
 	out := map[string]*corev1.Secret{}
 	for _, purpose := range purposes {
 		var s corev1.Secret
-		found, err := r.getSecret(ctx, c.Namespace, names[purpose], &s)
+		found, err := r.getSecret(ctx, c, names[purpose], &s)
 		if err != nil {
 			return nil, err
 		}
@@ -311,4 +326,14 @@ func certificateStatus(s *corev1.Secret, purpose string, operatorIssued bool) (e
 func ptrTime(t time.Time) *metav1.Time {
 	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
 	return &mt
+}
+
+// materialHash names certificate material without holding it.
+func materialHash(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		_, _ = fmt.Fprintf(h, "%d:", len(p))
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -90,6 +90,13 @@ func disruptionMinAvailable(obs *observedCluster, stored *intstr.IntOrString) in
 func (r *EtcdClusterReconciler) applyOwned(ctx context.Context, c *etcdv1alpha1.EtcdCluster, obj client.Object, mutate func()) error {
 	err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 	if apierrors.IsNotFound(err) {
+		// The cache holds only objects with the operator's labels. One of
+		// that name without them (another's, or one whose labels were
+		// removed) is seen only by the API server, and must be updated
+		// (labels restored) or refused, not taken as created.
+		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+	}
+	if apierrors.IsNotFound(err) {
 		mutate()
 		if err := r.createOwned(ctx, c, obj); err != nil {
 			return fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)

@@ -44,6 +44,10 @@ type EtcdBackupReconciler struct {
 	// JobImage is the operator's own image, which carries the backup
 	// command.
 	JobImage string
+	// Pods reads a backup Job's pods straight from the API server: the
+	// manager's cache holds member pods only (CacheOptions), and the pods
+	// are read only when a Job failed or looks stuck.
+	Pods client.Reader
 }
 
 // +kubebuilder:rbac:groups=etcd.quorum.dev,resources=etcdbackups,verbs=get;list;watch;patch
@@ -334,7 +338,7 @@ func (r *EtcdBackupReconciler) fail(b *etcdv1alpha1.EtcdBackup, why string) {
 // backupPods lists the Job's pods, newest first.
 func (r *EtcdBackupReconciler) backupPods(ctx context.Context, job *batchv1.Job) []corev1.Pod {
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels(job.Spec.Template.Labels)); err != nil {
+	if err := r.Pods.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels(job.Spec.Template.Labels)); err != nil {
 		return nil
 	}
 	items := pods.Items

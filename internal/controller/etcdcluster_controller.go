@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -28,12 +31,15 @@ import (
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
-// How often a cluster is looked at again when nothing in Kubernetes
-// changed: etcd's own state (health, leader, DB size) is polled, not
-// watched.
+// When a cluster is looked at again. After a step the next look comes at
+// once: the next step depends on what etcd says now, and etcd's changes
+// make no Kubernetes event. While waiting (a learner catching up, a member
+// starting) etcd is polled briefly; member pods' changes trigger a pass of
+// their own. A cluster at rest is polled for its health.
 const (
-	requeueAfterStep    = 2 * time.Second  // creating, or a step taken or waiting on etcd
-	requeueWhileUnready = 10 * time.Second // creating, degraded or without quorum
+	requeueAfterAct     = 100 * time.Millisecond // a step was taken
+	requeueWhileWaiting = 500 * time.Millisecond // creating, or waiting on etcd or a member
+	requeueWhileUnready = 10 * time.Second       // halted, degraded or without quorum
 	requeueWhenSteady   = 30 * time.Second
 )
 
@@ -44,16 +50,26 @@ type EtcdClusterReconciler struct {
 	Recorder events.EventRecorder
 	// EtcdClients opens clients to etcd members; a fake in unit tests.
 	EtcdClients etcd.ClientFactory
-	// Secrets reads certificate Secrets without a cache (the manager's
-	// API reader): a cache would list and watch every Secret of the
-	// cluster, and the role grants only get.
-	Secrets client.Reader
+	pool        *etcd.Pool
+	poolOnce    sync.Once
+	certSecrets secretCache
+	// statusWrites paces status writes that would change only the
+	// members' revisions and database sizes.
+	statusWrites statusPacer
+	// APIReader reads straight from the API server (the manager's API
+	// reader): certificate Secrets, which a cache would list and watch
+	// cluster-wide while the role grants only get, and objects the cache
+	// does not hold because they lack the operator's labels
+	// (CacheOptions).
+	APIReader client.Reader
 	// ToolImage is the operator's own image, which restores snapshots in
 	// the init container of clusters bootstrapped from a backup.
 	ToolImage string
 	// Failpoints stop the process right after a step of that name was
 	// carried out (tests only; none armed by default).
 	Failpoints failpoint.Set
+	// Workers is how many clusters are reconciled at once (1 when 0).
+	Workers int
 }
 
 // The role is the least the reconciler needs; docs/security.md says why
@@ -77,9 +93,13 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	var cluster etcdv1alpha1.EtcdCluster
 	if err := r.Get(ctx, req.NamespacedName, &cluster); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forgetCluster(req.String())
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !cluster.DeletionTimestamp.IsZero() {
+		r.forgetCluster(req.String())
 		return ctrl.Result{}, r.finalize(ctx, &cluster)
 	}
 	if err := r.ensureFinalizer(ctx, &cluster); err != nil {
@@ -109,16 +129,32 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	log.V(1).Info("Reconciled", "phase", status.Phase, "readyMembers", status.ReadyMembers)
+	return ctrl.Result{RequeueAfter: nextLook(plan, status.Phase)}, nil
+}
+
+// nextLook is when the cluster is looked at again after a pass that took
+// plan and left it in phase.
+func nextLook(plan step, phase etcdv1alpha1.ClusterPhase) time.Duration {
 	switch {
 	case plan.kind == stepHalted:
-		return ctrl.Result{RequeueAfter: requeueWhileUnready}, nil
-	case plan.kind != stepNone, status.Phase == etcdv1alpha1.PhaseCreating:
-		return ctrl.Result{RequeueAfter: requeueAfterStep}, nil
-	case status.Phase == etcdv1alpha1.PhaseRunning:
-		return ctrl.Result{RequeueAfter: requeueWhenSteady}, nil
+		return requeueWhileUnready
+	case plan.acts():
+		return requeueAfterAct
+	case plan.kind == stepWait, phase == etcdv1alpha1.PhaseCreating:
+		return requeueWhileWaiting
+	case phase == etcdv1alpha1.PhaseRunning:
+		return requeueWhenSteady
 	default:
-		return ctrl.Result{RequeueAfter: requeueWhileUnready}, nil
+		return requeueWhileUnready
 	}
+}
+
+// forgetCluster drops what the reconciler keeps of a cluster between
+// passes: its etcd client and its certificate Secrets.
+func (r *EtcdClusterReconciler) forgetCluster(key string) {
+	r.etcdPool().Forget(key)
+	r.certSecrets.forgetCluster(key)
+	r.statusWrites.forget(key)
 }
 
 // reportError records in status why a pass could not even observe the
@@ -178,6 +214,9 @@ func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1
 	if equality.Semantic.DeepEqual(c.Status, status) {
 		return nil
 	}
+	if onlyCountersChanged(c.Status, status) && !r.statusWrites.due(clusterKey(c), time.Now()) {
+		return nil
+	}
 	before := c.DeepCopy()
 	wasPhase := c.Status.Phase
 	var wasUpgradingReason string
@@ -188,6 +227,7 @@ func (r *EtcdClusterReconciler) writeStatus(ctx context.Context, c *etcdv1alpha1
 	if err := r.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("patch status: %w", err)
 	}
+	r.statusWrites.wrote(clusterKey(c), time.Now())
 	switch {
 	case status.Phase == etcdv1alpha1.PhaseQuorumLost && wasPhase != etcdv1alpha1.PhaseQuorumLost:
 		r.event(c, corev1.EventTypeWarning, "QuorumLost",
@@ -217,6 +257,7 @@ func (r *EtcdClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Named("etcdcluster").
 		Complete(r)
 }

@@ -83,7 +83,6 @@ func (r *EtcdClusterReconciler) executeEtcdStep(ctx context.Context, obs *observ
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
 	callCtx, cancel := context.WithTimeout(ctx, 2*etcdCallTimeout)
 	defer cancel()
 
@@ -171,36 +170,6 @@ func (r *EtcdClusterReconciler) writeBootstrapConfig(ctx context.Context, c *etc
 		cm.Annotations = desired.Annotations
 		cm.Data = desired.Data
 	})
-}
-
-// openEtcd dials the cluster through its member pods' IPs.
-func (r *EtcdClusterReconciler) openEtcd(ctx context.Context, obs *observedCluster) (etcd.Client, error) {
-	var urls []string
-	for _, pod := range obs.pods {
-		if url, ok := podEndpoint(obs, pod.Name); ok {
-			urls = append(urls, url)
-		}
-	}
-	if len(urls) == 0 {
-		return nil, fmt.Errorf("no member pod has an IP yet")
-	}
-	if c := obs.cluster; c.Spec.TLS != nil && obs.clientTLS == nil {
-		if obs.tlsErr != nil {
-			return nil, obs.tlsErr
-		}
-		return nil, fmt.Errorf("the operator's client certificate (Secret %s) is not there yet", resources.OperatorClientSecretName(c))
-	}
-	return r.EtcdClients(ctx, urls, obs.clientTLS)
-}
-
-// podEndpoint is the client URL of a member's pod, by pod IP.
-func podEndpoint(obs *observedCluster, name string) (string, bool) {
-	for _, pod := range obs.pods {
-		if pod.Name == name && pod.Status.PodIP != "" && pod.DeletionTimestamp == nil {
-			return fmt.Sprintf("%s://%s:%d", resources.Scheme(obs.cluster), pod.Status.PodIP, resources.ClientPort), true
-		}
-	}
-	return "", false
 }
 
 func (r *EtcdClusterReconciler) event(obj client.Object, eventType, reason, note string, args ...any) {

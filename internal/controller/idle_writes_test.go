@@ -36,9 +36,24 @@ var _ = Describe("An idle pass", func() {
 		expectIdlePasses(cluster)
 	})
 
-	It("writes nothing to a steady cluster with operator-issued TLS", func() {
+	It("writes nothing to a steady cluster with operator-issued TLS, and reads no Secret", func() {
 		create(&etcdv1alpha1.TLSSpec{})
 		bringToSteadyState(cluster)
+		reads := secretReads.gets.Load()
+		expectIdlePasses(cluster)
+		Expect(secretReads.gets.Load()-reads).To(BeZero(), "Secrets read from the API server in idle passes")
+	})
+
+	It("does not write status when only the members' revisions and database sizes moved", func() {
+		create(nil)
+		bringToSteadyState(cluster)
+		// Writes to etcd move every member's revision and database size.
+		fakeEtcd.Lock()
+		for _, s := range fakeEtcd.Statuses {
+			s.Revision += 1000
+			s.DBSize += 1 << 20
+		}
+		fakeEtcd.Unlock()
 		expectIdlePasses(cluster)
 	})
 })

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -43,6 +44,9 @@ type observedCluster struct {
 	// clientTLS is how the operator dials a TLS cluster's members; nil
 	// without TLS, or while its client certificate is missing or broken.
 	clientTLS *tls.Config
+	// clientTLSKey is a hash of the material clientTLS was made from: the
+	// pooled client is dialled again when it changes.
+	clientTLSKey string
 	// certificates are the cluster's certificates, for status.
 	certificates []etcdv1alpha1.CertificateStatus
 	// tlsMissing names the certificate Secrets that do not exist yet.
@@ -99,6 +103,10 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 		return nil, err
 	}
 	r.observeEtcd(ctx, obs)
+	if obs.etcdErr != nil && cluster.Spec.TLS != nil {
+		// The certificates may be why: read them again next pass.
+		r.certSecrets.forget(cluster)
+	}
 	return obs, nil
 }
 
@@ -112,31 +120,39 @@ func (r *EtcdClusterReconciler) getIfExists(ctx context.Context, c *etcdv1alpha1
 	return err == nil, err
 }
 
-// observeEtcd asks the members themselves. An unreachable cluster is an
-// observation, not an error: it is reported in status.
+// observeEtcd asks the members themselves, all at once: a member that
+// does not answer costs the pass one call timeout, not one per member. An
+// unreachable cluster is an observation, not an error: it is reported in
+// status.
 func (r *EtcdClusterReconciler) observeEtcd(ctx context.Context, obs *observedCluster) {
 	c, err := r.openEtcd(ctx, obs)
 	if err != nil {
 		obs.etcdErr = err
 		return
 	}
-	defer c.Close()
-
-	listCtx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
-	obs.members, obs.etcdErr = c.MemberList(listCtx)
-	cancel()
-
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		listCtx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
+		defer cancel()
+		obs.members, obs.etcdErr = c.MemberList(listCtx)
+	})
+	var mu sync.Mutex
 	for _, pod := range obs.pods {
 		url, ok := podEndpoint(obs, pod.Name)
 		if !ok {
 			continue
 		}
-		statusCtx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
-		if s, err := c.Status(statusCtx, url); err == nil {
-			obs.statuses[pod.Name] = s
-		}
-		cancel()
+		wg.Go(func() {
+			statusCtx, cancel := context.WithTimeout(ctx, etcdCallTimeout)
+			defer cancel()
+			if s, err := c.Status(statusCtx, url); err == nil {
+				mu.Lock()
+				obs.statuses[pod.Name] = s
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // podOrdinal is the ordinal of a StatefulSet pod name, or -1.

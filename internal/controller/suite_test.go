@@ -30,6 +30,9 @@ var (
 	// apiCalls records what the EtcdCluster reconciler asks of the API
 	// server, so tests can count its writes.
 	apiCalls = &callRecorder{}
+	// secretReads counts the reconciler's reads of Secrets, which go
+	// straight to the API server.
+	secretReads *countingReader
 )
 
 func TestControllers(t *testing.T) {
@@ -46,12 +49,15 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
 	k8sClient = env.Client
+	secretReads = &countingReader{Reader: k8sClient}
 	// Cleanups run last-in first-out: the manager stops before the API server.
 	var cancel context.CancelFunc
 	ctx, cancel = context.WithCancel(context.Background())
 	DeferCleanup(cancel)
 
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		// The operator's own cache scoping, so a read it cannot see fails here.
+		Cache: CacheOptions(nil)})
 	Expect(err).NotTo(HaveOccurred())
 	fakeEtcd = &etcd.Fake{}
 	Expect((&EtcdClusterReconciler{
@@ -59,7 +65,7 @@ var _ = BeforeSuite(func() {
 		Scheme:      scheme,
 		Recorder:    mgr.GetEventRecorder("quorum"),
 		EtcdClients: fakeEtcd.Factory(),
-		Secrets:     k8sClient,
+		APIReader:   secretReads,
 		// The member guard's init container runs the operator's image.
 		ToolImage: "quorum:envtest",
 	}).SetupWithManager(mgr)).To(Succeed())
@@ -68,6 +74,7 @@ var _ = BeforeSuite(func() {
 		Scheme:   scheme,
 		Recorder: mgr.GetEventRecorder("quorum"),
 		JobImage: "quorum:envtest",
+		Pods:     mgr.GetAPIReader(),
 	}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

@@ -128,7 +128,7 @@ func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image, mode string) *batch
 
 	// Not the cluster's own label: the cluster's reconciler takes pods with
 	// it for members.
-	labels := map[string]string{"etcd.quorum.dev/backup-of": b.Spec.ClusterName, "etcd.quorum.dev/job": name}
+	labels := map[string]string{"etcd.quorum.dev/backup-of": b.Spec.ClusterName, LabelJob: name}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{

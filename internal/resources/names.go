@@ -27,6 +27,8 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// LabelCluster selects the member pods of one cluster.
 	LabelCluster = "etcd.quorum.dev/cluster"
+	// LabelJob names the Job of a backup, on the Job and its pods.
+	LabelJob = "etcd.quorum.dev/job"
 )
 
 // StatefulSetName is also the prefix of member pod names.
