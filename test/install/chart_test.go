@@ -163,7 +163,7 @@ var _ = Describe("The Helm chart", func() {
 			"--set", "imagePullSecrets[0].name=pull", "--set", "replicas=2", "--set", "logLevel=debug",
 			"--set", "nodeSelector.pool=system", "--set", "tolerations[0].key=dedicated", "--set", "tolerations[0].operator=Exists",
 			"--set", "podLabels.team=platform", "--set-string", "podAnnotations.rev=2",
-			"--set", "resources.limits.memory=512Mi",
+			"--set", "resources.limits.memory=512Mi", "--set", "extraArgs={--max-concurrent-reconciles=32}",
 		)
 		d := as[appsv1.Deployment](find(objs, "Deployment", "quorum-controller-manager"))
 		Expect(*d.Spec.Replicas).To(BeEquivalentTo(2))
@@ -179,7 +179,7 @@ var _ = Describe("The Helm chart", func() {
 		c := pod.Spec.Containers[0]
 		Expect(c.Image).To(Equal("registry.example/quorum:1.2.3"))
 		Expect(c.ImagePullPolicy).To(Equal(corev1.PullAlways))
-		Expect(c.Args).To(ContainElements("--leader-elect", "--zap-log-level=debug"))
+		Expect(c.Args).To(ContainElements("--leader-elect", "--zap-log-level=debug", "--max-concurrent-reconciles=32"))
 		Expect(c.Resources.Limits.Memory().String()).To(Equal("512Mi"))
 	})
 
@@ -272,6 +272,7 @@ var _ = Describe("The Helm chart", func() {
 		Entry("a pull policy Kubernetes does not know", "pullPolicy", "--set", "image.pullPolicy=Sometimes"),
 		Entry("a watched namespace that is not a name", "watchNamespaces", "--set", "watchNamespaces={Team_A}"),
 		Entry("a log level zap does not know", "logLevel", "--set", "logLevel=verbose"),
+		Entry("an extra argument that is not a flag", "extraArgs", "--set", "extraArgs={max-concurrent-reconciles}"),
 		Entry("several replicas without leader election", "leaderElection", "--set", "replicas=2", "--set", "leaderElection=false"),
 		Entry("a ServiceMonitor without metrics", "metrics.enabled", "--set", "metrics.enabled=false", "--set", "metrics.serviceMonitor.enabled=true"),
 	)
