@@ -41,6 +41,12 @@ IMAGES_DIR := $(LOCALBIN)/images
 KUBE_BIN := $(LOCALBIN)/kubernetes-$(KUBE_VERSION)
 ETCD_BIN := $(LOCALBIN)/etcd-$(ETCD_VERSION)
 ENVTEST_ASSETS := $(LOCALBIN)/envtest/kubernetes-$(KUBE_VERSION)-etcd-$(ETCD_VERSION)
+# Prometheus and promtool: the alert rules' tests and the local cluster's
+# Prometheus.
+PROMETHEUS_VERSION := $(call tool_version,hack/tools/prometheus/go.mod,github.com/prometheus/prometheus)
+PROMTOOL := $(LOCALBIN)/prometheus-$(PROMETHEUS_VERSION)/promtool
+PROMETHEUS := $(LOCALBIN)/prometheus-$(PROMETHEUS_VERSION)/prometheus
+
 
 # Kubernetes commands report the version they were built from.
 KUBE_LDFLAGS = -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
@@ -92,7 +98,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/tools/helm hack/localcluster; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/tools/helm hack/tools/prometheus hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -205,6 +211,35 @@ envtest-assets: $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcd 
 	@mkdir -p $(ENVTEST_ASSETS)
 	@ln -sf $(KUBE_BIN)/kube-apiserver $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcd $(ENVTEST_ASSETS)/
 	@echo "KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS)"
+
+##@ Monitoring (alert rules and dashboard)
+
+$(PROMTOOL):
+	hack/build-tool.sh hack/tools/prometheus github.com/prometheus/prometheus/cmd/promtool $@
+
+$(PROMETHEUS):
+	hack/build-tool.sh hack/tools/prometheus github.com/prometheus/prometheus/cmd/prometheus $@
+
+# The rules as a prometheus-operator PrometheusRule, for kustomize and the
+# chart: the groups of rules.yaml under spec, so there is one copy to edit.
+PROMETHEUSRULE = { printf '%s\n' '\# Generated from rules.yaml by make prometheusrule: edit that file.' \
+	'apiVersion: monitoring.coreos.com/v1' 'kind: PrometheusRule' 'metadata:' '  name: etcd-rules' '  namespace: system' \
+	'  labels:' '    app.kubernetes.io/name: quorum' 'spec:'; sed -n '/^groups:/,$$p' config/prometheus/rules.yaml | sed 's/^./  &/'; }
+
+.PHONY: prometheusrule
+prometheusrule: ## Write config/prometheus/prometheusrule.yaml from config/prometheus/rules.yaml.
+	$(PROMETHEUSRULE) > config/prometheus/prometheusrule.yaml
+
+.PHONY: test-rules
+test-rules: $(PROMTOOL) $(ETCD_BIN)/etcd ## Check and unit-test the alert rules (promtool); parse every rule and dashboard query with Prometheus's parser.
+	$(PROMTOOL) check rules config/prometheus/rules.yaml
+	$(PROMTOOL) test rules config/prometheus/rules_test.yaml
+	cd hack/tools/prometheus && ETCD=$(ETCD_BIN)/etcd go test ./... -count=1
+	@$(PROMETHEUSRULE) | diff -u config/prometheus/prometheusrule.yaml - || \
+		{ echo "config/prometheus/prometheusrule.yaml is stale: run 'make prometheusrule'"; exit 1; }
+
+# 'make test' runs the rule tests as well.
+test: test-rules
 
 ##@ Local cluster (a real single-node Kubernetes on this machine; needs root)
 
