@@ -34,6 +34,9 @@ LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVIS
 VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 GOLANGCI_LINT := $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
+# Fake nodes and pod lifecycle for the scale bench.
+KWOK_VERSION := $(call tool_version,hack/tools/kwok/go.mod,sigs.k8s.io/kwok)
+KWOK := $(LOCALBIN)/kwok-$(KWOK_VERSION)/kwok
 # Programs of hack/localcluster; rebuilt when their source changes.
 LOCALCLUSTER_BIN := $(LOCALBIN)/localcluster
 LOCALCLUSTER_SRC := $(shell find hack/localcluster -name '*.go' -o -name go.mod -o -name go.sum)
@@ -98,7 +101,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/tools/helm hack/tools/prometheus hack/localcluster; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/tools/helm hack/tools/prometheus hack/tools/kwok hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -202,6 +205,9 @@ $(LOCAL_PATH_PROVISIONER):
 
 $(VERSITYGW):
 	hack/build-tool.sh hack/tools/versitygw github.com/versity/versitygw/cmd/versitygw $@
+
+$(KWOK):
+	hack/build-tool.sh hack/tools/kwok sigs.k8s.io/kwok/cmd/kwok $@
 
 $(LOCALCLUSTER_BIN)/%: $(LOCALCLUSTER_SRC)
 	hack/build-tool.sh hack/localcluster ./cmd/$* $@
@@ -344,6 +350,20 @@ bench-upgrade: prereqs-cluster ## Print rolling-upgrade time for 3 members and t
 .PHONY: bench-backup
 bench-backup: prereqs-cluster $(ETCD_BIN)/etcdctl ## Print backup time against etcdctl snapshot save (ratio) and restore time, on a 100 MiB DB on the local cluster.
 	KUBECONFIG=$(KUBECONFIG_LOCAL) $(LOCAL_S3) go run ./hack/bench/backup -etcdctl $(ETCD_BIN)/etcdctl -version $(ETCD_VERSION:v%=%)
+
+# The scale bench runs its own control plane (no local cluster) and needs
+# root for a route of its pod range onto loopback (docs/scale.md).
+N ?= 10
+BENCH_SCALE = go run ./hack/bench/scale -assets $(ENVTEST_ASSETS) -kube-bin $(KUBE_BIN) -kwok $(KWOK)
+BENCH_SCALE_TOOLS = envtest-assets $(KUBE_BIN)/kube-controller-manager $(KUBE_BIN)/kube-scheduler $(KWOK)
+
+.PHONY: bench-scale
+bench-scale: prereqs $(BENCH_SCALE_TOOLS) ## Print memory, idle traffic, restart and step times of the operator at N clusters (N=10|100|500), beside the baseline commit (needs root).
+	$(BENCH_SCALE) -n $(N) $(BENCH_SCALE_ARGS)
+
+.PHONY: bench-scale-short
+bench-scale-short: prereqs $(BENCH_SCALE_TOOLS) ## The scale bench in CI size (N=10, 2,000 unrelated objects, no baseline), under 3 minutes (needs root).
+	$(BENCH_SCALE) -n 10 -noise 2000 -idle 20s -trials 3 -baseline= $(BENCH_SCALE_ARGS)
 
 .PHONY: clean
 clean: ## Remove built binaries of this repo (cached tools under bin/ stay).
