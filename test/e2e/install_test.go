@@ -9,6 +9,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -113,6 +115,68 @@ var _ = Describe("Installing with Helm", Label("install"), func() {
 		expectKey(cluster, "/e2e/helm", "installed")
 	})
 })
+
+var _ = Describe("Installing with Helm, confined to a namespace", Label("install"), func() {
+	It("acts on a cluster in its watched namespace, leaves one outside it alone, and holds no rights there", func() {
+		helm := envOr("HELM", "")
+		Expect(helm).NotTo(BeEmpty(), "HELM must name the helm binary: run through 'make test-e2e'")
+		chart, err := filepath.Abs(filepath.Join("..", "..", "charts", "quorum"))
+		Expect(err).NotTo(HaveOccurred())
+		watched, other := newNamespace(), newNamespace()
+		stopSuiteOperator()
+
+		By("installing the chart with watchNamespaces={" + watched + "}, beside the suite's CRDs")
+		runHelm(helm, "install", helmRelease, chart, "--namespace", helmNamespace, "--create-namespace",
+			"--set", "crds.install=false", "--set", "watchNamespaces={"+watched+"}",
+			"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--wait", "--timeout", "3m")
+		DeferCleanup(func() {
+			runHelm(helm, "uninstall", helmRelease, "--namespace", helmNamespace, "--ignore-not-found", "--wait", "--timeout", "3m")
+			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: helmNamespace}}))).To(Succeed())
+		})
+
+		By("granting the operator its rules in the watched namespace only")
+		operatorUser := "system:serviceaccount:" + helmNamespace + ":" + helmRelease + "-controller-manager"
+		Expect(operatorMay(operatorUser, watched, "list", "pods")).To(BeTrue())
+		Expect(operatorMay(operatorUser, watched, "create", "statefulsets")).To(BeTrue())
+		Expect(operatorMay(operatorUser, other, "list", "pods")).To(BeFalse())
+		Expect(operatorMay(operatorUser, other, "create", "statefulsets")).To(BeFalse())
+
+		By("creating a cluster in each namespace at once")
+		theirs := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "outside", Namespace: other},
+			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 1, Version: etcdVersion}}
+		Expect(k8sClient.Create(ctx, theirs)).To(Succeed())
+		createCluster(watched, "inside", 1)
+
+		// By the time the watched cluster is Available, an operator that saw
+		// the other one would long have made its StatefulSet and status.
+		By("finding the cluster outside untouched: no status, no StatefulSet")
+		Consistently(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(theirs), theirs)).To(Succeed())
+			g.Expect(theirs.Status.Conditions).To(BeEmpty())
+			g.Expect(theirs.Finalizers).To(BeEmpty())
+			var sets appsv1.StatefulSetList
+			g.Expect(k8sClient.List(ctx, &sets, client.InNamespace(other))).To(Succeed())
+			g.Expect(sets.Items).To(BeEmpty())
+		}, 15*time.Second, time.Second).Should(Succeed())
+	})
+})
+
+// operatorMay asks the API server whether user may verb resource in
+// namespace.
+func operatorMay(user, namespace, verb, resource string) bool {
+	GinkgoHelper()
+	group := ""
+	if resource == "statefulsets" {
+		group = "apps"
+	}
+	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               user,
+		Groups:             []string{"system:serviceaccounts", "system:authenticated"},
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb, Group: group, Resource: resource},
+	}}
+	Expect(k8sClient.Create(ctx, review)).To(Succeed())
+	return review.Status.Allowed
+}
 
 // stopSuiteOperator scales the suite's operator to zero and waits until
 // its pods are gone; after the spec it scales it back and waits for it.
