@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/pki"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
@@ -103,9 +104,6 @@ func planCARotation(st caState, request string, p caProgress, now time.Time) (ca
 	return caKeep, ""
 }
 
-// servedCertTimeout bounds the handshake that reads a member's certificate.
-const servedCertTimeout = 2 * time.Second
-
 // membersServeSignedBy says, while a rotation waits to drop the old CA,
 // whether every member pod serves a certificate signed by the signing CA:
 // the kubelet refreshes mounted Secrets on its own schedule, so the
@@ -132,13 +130,5 @@ func servedCertificate(ctx context.Context, ip string, cfg *tls.Config) (*x509.C
 	if ip == "" {
 		return nil, fmt.Errorf("no pod IP")
 	}
-	dialCtx, cancel := context.WithTimeout(ctx, servedCertTimeout)
-	defer cancel()
-	d := &tls.Dialer{Config: cfg}
-	conn, err := d.DialContext(dialCtx, "tcp", net.JoinHostPort(ip, strconv.Itoa(resources.ClientPort)))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
+	return etcd.ServedCertificate(ctx, net.JoinHostPort(ip, strconv.Itoa(resources.ClientPort)), cfg)
 }
