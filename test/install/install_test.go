@@ -134,4 +134,19 @@ var _ = Describe("Installing on an API server", Ordered, func() {
 			Expect(got.GetResourceVersion()).To(Equal(versions[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()]), "%s %s changed", o.GetKind(), o.GetName())
 		}
 	})
+
+	It("takes over the CRDs the manifest applied, as a move from the manifest to the chart does (and the e2e spec)", func() {
+		helmRun("install", "quorum-adopt", chartDir, "--namespace", "quorum-adopt", "--create-namespace", "--take-ownership")
+		for _, name := range crdNames {
+			var crd apiextensionsv1.CustomResourceDefinition
+			Expect(exists(&crd, "", name)()).To(Succeed())
+			Expect(crd.Annotations).To(HaveKeyWithValue("meta.helm.sh/release-name", "quorum-adopt"))
+			Expect(crd.Annotations).To(HaveKeyWithValue(keepAnnotation, "keep"))
+		}
+		helmRun("uninstall", "quorum-adopt", "--namespace", "quorum-adopt", "--wait")
+		for _, name := range crdNames {
+			Expect(exists(&apiextensionsv1.CustomResourceDefinition{}, "", name)()).To(Succeed(), "helm uninstall deleted %s", name)
+		}
+		Expect(exists(&etcdv1alpha1.EtcdCluster{}, "apps", "example")()).To(Succeed())
+	})
 })
