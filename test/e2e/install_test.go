@@ -13,6 +13,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,12 +49,7 @@ var _ = Describe("Installing with Helm", Label("install"), func() {
 		By("installing the chart with the locally built image")
 		// The CRDs are the suite's (kubectl apply): the release takes them
 		// over, as a cluster moving from the manifest to the chart would.
-		runHelm(helm, "install", helmRelease, chart, "--namespace", helmNamespace, "--create-namespace", "--take-ownership",
-			"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--wait", "--timeout", "3m")
-		DeferCleanup(func() {
-			runHelm(helm, "uninstall", helmRelease, "--namespace", helmNamespace, "--ignore-not-found", "--wait", "--timeout", "3m")
-			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: helmNamespace}}))).To(Succeed())
-		})
+		installChart(helm, chart, "--take-ownership")
 		operator := helmOperatorPod(Default)
 
 		By("creating a 3-member cluster and writing a key")
@@ -126,13 +122,7 @@ var _ = Describe("Installing with Helm, confined to a namespace", Label("install
 		stopSuiteOperator()
 
 		By("installing the chart with watchNamespaces={" + watched + "}, beside the suite's CRDs")
-		runHelm(helm, "install", helmRelease, chart, "--namespace", helmNamespace, "--create-namespace",
-			"--set", "crds.install=false", "--set", "watchNamespaces={"+watched+"}",
-			"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--wait", "--timeout", "3m")
-		DeferCleanup(func() {
-			runHelm(helm, "uninstall", helmRelease, "--namespace", helmNamespace, "--ignore-not-found", "--wait", "--timeout", "3m")
-			Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: helmNamespace}}))).To(Succeed())
-		})
+		installChart(helm, chart, "--set", "crds.install=false", "--set", "watchNamespaces={"+watched+"}")
 
 		By("granting the operator its rules in the watched namespace only")
 		operatorUser := "system:serviceaccount:" + helmNamespace + ":" + helmRelease + "-controller-manager"
@@ -197,6 +187,24 @@ func stopSuiteOperator() {
 			client.MatchingLabels{"control-plane": "controller-manager"})).To(Succeed())
 		g.Expect(pods.Items).To(BeEmpty(), "the suite's operator pods are still there")
 	}, 2*time.Minute, time.Second).Should(Succeed())
+}
+
+// installChart installs the chart as helmRelease in helmNamespace with the
+// locally built image, and waits for the operator. After the spec it
+// uninstalls the release and waits until the namespace is gone, so the
+// next spec can make it again.
+func installChart(helm, chart string, args ...string) {
+	GinkgoHelper()
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: helmNamespace}}
+	DeferCleanup(func() {
+		runHelm(helm, "uninstall", helmRelease, "--namespace", helmNamespace, "--ignore-not-found", "--wait", "--timeout", "3m")
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, namespace))).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(namespace), &corev1.Namespace{})
+		}, 3*time.Minute, 2*time.Second).Should(Satisfy(apierrors.IsNotFound), "namespace %s is not gone", helmNamespace)
+	})
+	runHelm(helm, append([]string{"install", helmRelease, chart, "--namespace", helmNamespace, "--create-namespace",
+		"--set", "image.tag=dev", "--set", "image.pullPolicy=Never", "--wait", "--timeout", "3m"}, args...)...)
 }
 
 // helmOperatorPod is the chart's one live, ready operator pod.
