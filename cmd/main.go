@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -29,6 +30,7 @@ import (
 	"github.com/quorum-operator/quorum/internal/etcd"
 	"github.com/quorum-operator/quorum/internal/failpoint"
 	"github.com/quorum-operator/quorum/internal/memberguard"
+	"github.com/quorum-operator/quorum/internal/metrics"
 	"github.com/quorum-operator/quorum/internal/restore"
 )
 
@@ -97,6 +99,7 @@ func run(opts options) error {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(etcdv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(monitoringv1.AddToScheme(scheme))
 
 	config := ctrl.GetConfigOrDie()
 	config.QPS, config.Burst = float32(opts.apiQPS), opts.apiBurst
@@ -153,6 +156,19 @@ func run(opts options) error {
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("quorum"),
 	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+
+	if err := (&controller.PodMonitorReconciler{
+		Client:    mgr.GetClient(),
+		Scheme:    mgr.GetScheme(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("quorum"),
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	// The quorum_* series on /metrics, from what the reconcilers write.
+	if err := mgr.Add(&metrics.Exporter{Cache: mgr.GetCache(), ScheduleLabel: controller.LabelSchedule}); err != nil {
 		return err
 	}
 

@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -16,6 +18,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/metrics"
 	"github.com/quorum-operator/quorum/internal/testenv"
 )
 
@@ -45,6 +48,7 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(etcdv1alpha1.AddToScheme(scheme)).To(Succeed())
+	Expect(monitoringv1.AddToScheme(scheme)).To(Succeed())
 	env, err := testenv.Start(scheme)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
@@ -76,6 +80,14 @@ var _ = BeforeSuite(func() {
 		JobImage: "quorum:envtest",
 		Pods:     mgr.GetAPIReader(),
 	}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&PodMonitorReconciler{
+		Client:    mgr.GetClient(),
+		Scheme:    scheme,
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("quorum"),
+		Recheck:   2 * time.Second,
+	}).SetupWithManager(mgr)).To(Succeed())
+	Expect(mgr.Add(&metrics.Exporter{Cache: mgr.GetCache(), ScheduleLabel: LabelSchedule})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -10,7 +10,8 @@ import (
 )
 
 // PeerService is headless and publishes members before they are ready:
-// members must find each other by DNS to become ready at all.
+// members must find each other by DNS to become ready at all. It also
+// names each member's metrics port.
 func PeerService(c *etcdv1alpha1.EtcdCluster) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: PeerServiceName(c), Namespace: c.Namespace, Labels: Labels(c)},
@@ -21,6 +22,9 @@ func PeerService(c *etcdv1alpha1.EtcdCluster) *corev1.Service {
 			Ports: []corev1.ServicePort{
 				{Name: "peer", Port: PeerPort, TargetPort: intstr.FromInt32(PeerPort)},
 				{Name: "client", Port: ClientPort, TargetPort: intstr.FromInt32(ClientPort)},
+				// etcd's own metrics (plain HTTP, also under TLS), for
+				// scrapers that find targets through Services.
+				{Name: "metrics", Port: MetricsPort, TargetPort: intstr.FromInt32(MetricsPort)},
 			},
 		},
 	}
