@@ -84,6 +84,8 @@ type S3Location struct {
 
 // SecretReference names a Secret in the same namespace.
 type SecretReference struct {
+	// Name of the Secret, in the namespace of the object that refers to it.
+	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`

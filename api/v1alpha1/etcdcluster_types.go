@@ -227,6 +227,8 @@ type S3Snapshot struct {
 
 // PVCSnapshot is a snapshot file on a claim.
 type PVCSnapshot struct {
+	// ClaimName is the claim, in the cluster's namespace.
+	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	ClaimName string `json:"claimName"`
