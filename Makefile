@@ -339,8 +339,12 @@ test-e2e: prereqs-cluster manifests chart load-image load-e2e-images $(KUBE_BIN)
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
 
 .PHONY: bench
-bench: prereqs-cluster $(KUBE_BIN)/kubectl $(ETCD_BIN)/etcdctl ## Print create and scale times (median of 3) on the local cluster, with a plain StatefulSet as the floor.
-	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl ETCDCTL=$(ETCD_BIN)/etcdctl hack/bench/lifecycle.sh
+bench: prereqs-cluster ## Print create and scale times with a per-member breakdown (median of 3) on the local cluster, beside the same pods without membership as the floor.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) go run ./hack/bench/membership -version $(ETCD_VERSION:v%=%)
+
+.PHONY: bench-sick
+bench-sick: prereqs-cluster $(KUBE_BIN)/kubectl ## Print a 3->5 alone and beside 2 clusters whose members never answer (median of 3) on the local cluster.
+	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl ETCD_VERSION=$(ETCD_VERSION:v%=%) hack/bench/sick.sh
 
 .PHONY: bench-upgrade
 bench-upgrade: prereqs-cluster ## Print rolling-upgrade time for 3 members and the longest write gap (median of 3) on the local cluster.
