@@ -143,7 +143,9 @@ func benchCluster(i, namespaces int) client.ObjectKey {
 	return client.ObjectKey{Namespace: fmt.Sprintf("bench-%d", i%namespaces), Name: fmt.Sprintf("etcd-%d", i)}
 }
 
-func createClusters(ctx context.Context, kube client.Client, n, namespaces int) error {
+// createClusters makes n clusters of 3 members with emptyDir storage; every
+// other one, up to tlsCount, with operator-issued TLS.
+func createClusters(ctx context.Context, kube client.Client, n, namespaces, tlsCount int) error {
 	for i := range namespaces {
 		if err := createNamespace(ctx, kube, fmt.Sprintf("bench-%d", i)); err != nil {
 			return err
@@ -157,6 +159,9 @@ func createClusters(ctx context.Context, kube client.Client, n, namespaces int) 
 				Size: 3, Version: "3.6.16",
 				Storage: &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 			},
+		}
+		if i%2 == 1 && i/2 < tlsCount {
+			c.Spec.TLS = &etcdv1alpha1.TLSSpec{}
 		}
 		return client.IgnoreAlreadyExists(kube.Create(ctx, c))
 	})

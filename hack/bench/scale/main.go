@@ -33,10 +33,13 @@ import (
 
 type config struct {
 	repo, assets, kubeBin, kwok, etcdsim string
-	n, noise, sick, trials               int
+	n, noise, sick, trials, tls          int
 	idle                                 time.Duration
 	baseline                             string
 	keep                                 bool
+	// calibrate runs on the local cluster kubeconfig names as well.
+	calibrate               bool
+	kubeconfig, etcdVersion string
 }
 
 func main() {
@@ -48,10 +51,14 @@ func main() {
 	flag.StringVar(&cfg.etcdsim, "etcdsim", "", "etcdsim binary (built when empty)")
 	flag.IntVar(&cfg.n, "n", 10, "number of 3-member clusters")
 	flag.IntVar(&cfg.noise, "noise", 10000, "unrelated Pods, and as many ConfigMaps, in other namespaces")
+	flag.IntVar(&cfg.tls, "tls", 0, "clusters with TLS (every other one, up to n/2)")
 	flag.IntVar(&cfg.sick, "sick", 10, "clusters whose members stop answering in the sick phase (at most n/2)")
 	flag.IntVar(&cfg.trials, "trials", 5, "size changes timed in each of the healthy and the sick phase")
 	flag.DurationVar(&cfg.idle, "idle", 60*time.Second, "length of the idle window")
 	flag.StringVar(&cfg.baseline, "baseline", "698b703", "commit measured beside the working tree (empty: none)")
+	flag.BoolVar(&cfg.calibrate, "calibrate", false, "compare the operator's requests on the local cluster (-local-kubeconfig) with the simulator's, at n clusters")
+	flag.StringVar(&cfg.kubeconfig, "local-kubeconfig", "", "kubeconfig of the local cluster, for -calibrate")
+	flag.StringVar(&cfg.etcdVersion, "etcd-version", "3.6.16", "etcd version of the local cluster's clusters, for -calibrate")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (logs)")
 	flag.Parse()
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
@@ -87,6 +94,9 @@ func run(ctx context.Context, cfg config) error {
 		if out, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("build etcdsim: %v: %s", err, out)
 		}
+	}
+	if cfg.calibrate {
+		return calibrate(ctx, cfg, dir)
 	}
 	if err := routeUp(); err != nil {
 		return err
@@ -129,6 +139,7 @@ func run(ctx context.Context, cfg config) error {
 type result struct {
 	createAll, restartAll time.Duration
 	rss, heap             float64
+	createAPI             map[string]float64 // requests per cluster, start to all Available
 	idleAPI               map[string]float64 // requests/s by "verb resource"
 	idleAPITotal          float64            // requests/s
 	idleRPC               map[string]float64 // RPCs/s by method
@@ -159,7 +170,7 @@ func measure(ctx context.Context, cfg config, dir, bin, name string) (*result, e
 	}
 	fmt.Fprintf(os.Stderr, "== %s: %d unrelated pods and configmaps in %s\n", name, cfg.noise, time.Since(t).Round(time.Second))
 	namespaces := max(1, min(10, cfg.n/10))
-	if err := createClusters(ctx, kube, cfg.n, namespaces); err != nil {
+	if err := createClusters(ctx, kube, cfg.n, namespaces, cfg.tls); err != nil {
 		return nil, err
 	}
 
@@ -180,6 +191,10 @@ func measure(ctx context.Context, cfg config, dir, bin, name string) (*result, e
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	r.createAll = time.Since(t)
+	r.createAPI = map[string]float64{}
+	for k, v := range counter.snapshot() {
+		r.createAPI[k] = float64(v) / float64(cfg.n)
+	}
 	fmt.Fprintf(os.Stderr, "== %s: %d clusters Available in %s\n", name, cfg.n, r.createAll.Round(100*time.Millisecond))
 
 	// Restart: every cluster looked at (its member list read) again.

@@ -63,8 +63,8 @@ func printTable(out io.Writer, cfg config, results map[string]*result, builds []
 			}}},
 		{name: "size changes with no step within 120s", value: func(r *result) string { return fmt.Sprint(r.stepMissed) }},
 	}
-	fmt.Fprintf(out, "\nScale bench: N=%d clusters of 3 members, %d unrelated Pods and %d ConfigMaps, idle window %s, %d sick, %d trials per phase\n",
-		cfg.n, cfg.noise, cfg.noise, cfg.idle, cfg.sick, cfg.trials)
+	fmt.Fprintf(out, "\nScale bench: N=%d clusters of 3 members (%d with TLS), %d unrelated Pods and %d ConfigMaps, idle window %s, %d sick, %d trials per phase\n",
+		cfg.n, min(cfg.tls, cfg.n/2), cfg.noise, cfg.noise, cfg.idle, cfg.sick, cfg.trials)
 	fmt.Fprintf(out, "%s, %d CPUs, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "measure\t")
@@ -92,7 +92,9 @@ func printTable(out io.Writer, cfg config, results map[string]*result, builds []
 
 	for _, b := range builds {
 		r := results[label(b)]
-		fmt.Fprintf(out, "\nIdle API requests/s of %s, by verb and resource (all %d clusters):\n", label(b), cfg.n)
+		fmt.Fprintf(out, "\nAPI requests per cluster of %s from its start until every cluster was Available, by verb and resource:\n", label(b))
+		breakdown(out, r.createAPI)
+		fmt.Fprintf(out, "Idle API requests/s of %s, by verb and resource (all %d clusters):\n", label(b), cfg.n)
 		breakdown(out, r.idleAPI)
 		fmt.Fprintf(out, "Idle etcd RPCs/s of %s, by method (all %d clusters); new connections/s: %.3f\n", label(b), cfg.n, r.idleConns)
 		breakdown(out, r.idleRPC)

@@ -93,7 +93,7 @@ func (c *cluster) pbMembers() []*pb.Member {
 		pm := &pb.Member{ID: m.id, Name: m.name, PeerURLs: []string{m.peerURL}, IsLearner: m.learner}
 		if m.name != "" {
 			scheme := "http"
-			if c.tls {
+			if c.secret != "" {
 				scheme = "https"
 			}
 			pm.ClientURLs = []string{scheme + "://" + m.host + "." + c.name + "-peer." + c.ns + ".svc:2379"}

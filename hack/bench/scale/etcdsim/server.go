@@ -2,6 +2,7 @@ package etcdsim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -34,6 +36,9 @@ type Server struct {
 	state    *state
 	counters *counters
 	grpc     *grpc.Server
+	// grpcTLS serves the members of clusters with TLS.
+	grpcTLS *grpc.Server
+	certs   *memberCerts
 
 	mu        sync.Mutex
 	listeners map[string]*ipListener // by IP
@@ -44,11 +49,15 @@ type Server struct {
 // New makes a simulator; Run starts it.
 func New() *Server {
 	s := &Server{state: newState(), counters: &counters{rpcs: map[string]int64{}}, listeners: map[string]*ipListener{}}
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(s.countUnary), grpc.ChainStreamInterceptor(s.countStream))
+	count := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.countUnary), grpc.ChainStreamInterceptor(s.countStream)}
+	s.grpc = grpc.NewServer(count...)
+	s.grpcTLS = grpc.NewServer(append(count, grpc.Creds(credentials.NewTLS(&tls.Config{GetConfigForClient: s.serverConfig})))...)
 	v := &services{s: s}
-	pb.RegisterClusterServer(s.grpc, v)
-	pb.RegisterMaintenanceServer(s.grpc, v)
-	pb.RegisterKVServer(s.grpc, v)
+	for _, g := range []*grpc.Server{s.grpc, s.grpcTLS} {
+		pb.RegisterClusterServer(g, v)
+		pb.RegisterMaintenanceServer(g, v)
+		pb.RegisterKVServer(g, v)
+	}
 	return s
 }
 
@@ -59,6 +68,7 @@ func (s *Server) Run(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
+	s.certs = &memberCerts{kube: kube, byNS: map[string]*cachedCert{}}
 	f := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(o *v1.ListOptions) {
 		o.LabelSelector = labelCluster
 	}))
@@ -82,6 +92,7 @@ func (s *Server) Run(ctx context.Context, cfg *rest.Config) error {
 	<-ctx.Done()
 	f.Shutdown()
 	s.grpc.Stop()
+	s.grpcTLS.Stop()
 	s.mu.Lock()
 	for _, l := range s.listeners {
 		_ = l.Close()
@@ -106,7 +117,9 @@ func (s *Server) syncPod(o any) {
 	c := st.cluster(p.Namespace, name)
 	old := c.pods[p.Name]
 	c.pods[p.Name] = np
-	c.tls = c.tls || usesTLS(p)
+	if sec := memberSecret(p); sec != "" {
+		c.secret = sec
+	}
 	if old.ip != "" && old.ip != np.ip {
 		delete(st.byIP, old.ip)
 	}
@@ -201,17 +214,6 @@ func imageVersion(p *corev1.Pod) string {
 	return ""
 }
 
-func usesTLS(p *corev1.Pod) bool {
-	for _, ct := range p.Spec.Containers {
-		for _, e := range ct.Env {
-			if e.Name == "ETCD_ADVERTISE_CLIENT_URLS" {
-				return strings.HasPrefix(e.Value, "https://")
-			}
-		}
-	}
-	return false
-}
-
 // ipListener serves one member pod's IP. Connections to a cluster that
 // hangs are accepted and never answered.
 type ipListener struct {
@@ -235,7 +237,13 @@ func (s *Server) ensureListener(ip string) {
 	}
 	il := &ipListener{Listener: l, s: s, ip: ip, conns: map[net.Conn]bool{}}
 	s.listeners[ip] = il
-	go func() { _ = s.grpc.Serve(il) }()
+	srv := s.grpc
+	s.state.mu.Lock()
+	if c := s.state.byIP[ip]; c != nil && c.secret != "" {
+		srv = s.grpcTLS
+	}
+	s.state.mu.Unlock()
+	go func() { _ = srv.Serve(il) }()
 }
 
 func (s *Server) closeListener(ip string) {

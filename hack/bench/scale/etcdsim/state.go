@@ -43,7 +43,8 @@ type cluster struct {
 	leader   uint64
 	pods     map[string]pod // by pod name
 	sick     string
-	tls      bool
+	// secret is the member TLS Secret; empty without TLS.
+	secret   string
 	revision int64
 	raft     uint64
 	// calls are the membership changes, in order.
