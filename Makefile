@@ -369,6 +369,10 @@ bench-scale: prereqs $(BENCH_SCALE_TOOLS) ## Print memory, idle traffic, restart
 bench-scale-short: prereqs $(BENCH_SCALE_TOOLS) ## The scale bench in CI size (N=10, 2,000 unrelated objects, no baseline), under 3 minutes (needs root).
 	$(BENCH_SCALE) -n 10 -noise 2000 -idle 20s -trials 3 -baseline= $(BENCH_SCALE_ARGS)
 
+.PHONY: bench-scale-calibrate
+bench-scale-calibrate: prereqs $(BENCH_SCALE_TOOLS) ## Compare the operator's API requests per cluster on the local cluster (20 real clusters) with the simulator's (needs root and 'make cluster-up').
+	$(BENCH_SCALE) -calibrate -local-kubeconfig $(KUBECONFIG_LOCAL) -etcd-version $(ETCD_VERSION:v%=%) -n 20 -baseline= $(BENCH_SCALE_ARGS)
+
 .PHONY: clean
 clean: ## Remove built binaries of this repo (cached tools under bin/ stay).
 	rm -f $(LOCALBIN)/manager cover.out
