@@ -92,7 +92,7 @@ func run(ctx context.Context, cfg config) error {
 		build := exec.CommandContext(ctx, "go", "build", "-o", cfg.etcdsim, "./hack/bench/scale/cmd/etcdsim")
 		build.Dir = cfg.repo
 		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("build etcdsim: %v: %s", err, out)
+			return fmt.Errorf("build etcdsim: %w: %s", err, out)
 		}
 	}
 	if cfg.calibrate {

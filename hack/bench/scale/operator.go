@@ -31,13 +31,13 @@ func buildOperator(ctx context.Context, repo, rev, dir string) (string, error) {
 		}
 		archive := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("git -C %q archive %q | tar -x -C %q", repo, rev, src))
 		if b, err := archive.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("git archive %s: %v: %s", rev, err, b)
+			return "", fmt.Errorf("git archive %s: %w: %s", rev, err, b)
 		}
 	}
 	build := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd")
 	build.Dir = src
 	if b, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the operator at %s: %v: %s", src, err, b)
+		return "", fmt.Errorf("build the operator at %s: %w: %s", src, err, b)
 	}
 	return out, nil
 }

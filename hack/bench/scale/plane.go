@@ -103,7 +103,7 @@ func routeUp() error {
 		return fmt.Errorf("a route for %s exists already (%s): another bench running, or one that died; remove it with: ip route del local %s dev lo table local", podCIDR, strings.TrimSpace(string(out)), podCIDR)
 	}
 	if out, err := exec.Command("ip", "route", "add", "local", podCIDR, "dev", "lo", "table", "local").CombinedOutput(); err != nil {
-		return fmt.Errorf("ip route add local %s dev lo (needs root): %v: %s", podCIDR, err, out)
+		return fmt.Errorf("ip route add local %s dev lo (needs root): %w: %s", podCIDR, err, out)
 	}
 	return nil
 }
