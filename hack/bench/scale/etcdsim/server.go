@@ -33,6 +33,10 @@ const labelCluster = "etcd.quorum.dev/cluster"
 
 // Server is the simulator: the etcd API on every running member pod's IP.
 type Server struct {
+	// Port is where members serve clients: ClientPort unless a test
+	// needs another.
+	Port int
+
 	state    *state
 	counters *counters
 	grpc     *grpc.Server
@@ -48,7 +52,7 @@ type Server struct {
 
 // New makes a simulator; Run starts it.
 func New() *Server {
-	s := &Server{state: newState(), counters: &counters{rpcs: map[string]int64{}}, listeners: map[string]*ipListener{}}
+	s := &Server{Port: ClientPort, state: newState(), counters: &counters{rpcs: map[string]int64{}}, listeners: map[string]*ipListener{}}
 	count := []grpc.ServerOption{grpc.ChainUnaryInterceptor(s.countUnary), grpc.ChainStreamInterceptor(s.countStream)}
 	s.grpc = grpc.NewServer(count...)
 	s.grpcTLS = grpc.NewServer(append(count, grpc.Creds(credentials.NewTLS(&tls.Config{GetConfigForClient: s.serverConfig})))...)
@@ -222,6 +226,8 @@ type ipListener struct {
 	ip    string
 	mu    sync.Mutex
 	conns map[net.Conn]bool
+	// hung are the connections accepted while the cluster hung.
+	hung map[net.Conn]bool
 }
 
 func (s *Server) ensureListener(ip string) {
@@ -230,12 +236,12 @@ func (s *Server) ensureListener(ip string) {
 	if s.listeners[ip] != nil {
 		return
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(ClientPort)))
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(s.Port)))
 	if err != nil {
 		log.Printf("listen on %s: %v", ip, err)
 		return
 	}
-	il := &ipListener{Listener: l, s: s, ip: ip, conns: map[net.Conn]bool{}}
+	il := &ipListener{Listener: l, s: s, ip: ip, conns: map[net.Conn]bool{}, hung: map[net.Conn]bool{}}
 	s.listeners[ip] = il
 	srv := s.grpc
 	s.state.mu.Lock()
@@ -273,7 +279,16 @@ func (l *ipListener) Accept() (net.Conn, error) {
 		}
 		st.mu.Unlock()
 		if sick == Hang {
-			go func() { _, _ = io.Copy(io.Discard, c); _ = c.Close() }()
+			l.mu.Lock()
+			l.hung[c] = true
+			l.mu.Unlock()
+			go func() {
+				_, _ = io.Copy(io.Discard, c)
+				_ = c.Close()
+				l.mu.Lock()
+				delete(l.hung, c)
+				l.mu.Unlock()
+			}()
 			continue
 		}
 		tc := &trackedConn{Conn: c, l: l}
@@ -284,14 +299,17 @@ func (l *ipListener) Accept() (net.Conn, error) {
 	}
 }
 
-// dropConns closes the connections served so far, so clients that kept
-// them dial again (and meet the cluster's new sickness).
+// dropConns closes the connections served so far, and those left hanging,
+// so clients that kept them dial again (and meet the cluster's new state).
 func (l *ipListener) dropConns() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for c := range l.conns {
 		_ = c.(*trackedConn).Conn.Close()
 		delete(l.conns, c)
+	}
+	for c := range l.hung {
+		_ = c.Close()
 	}
 }
 
@@ -340,6 +358,12 @@ func (s *Server) SetSick(ns, name, mode string) error {
 				l.dropConns()
 			}
 		default:
+			s.mu.Lock()
+			l := s.listeners[ip]
+			s.mu.Unlock()
+			if l != nil {
+				l.dropConns()
+			}
 			s.ensureListener(ip)
 		}
 	}
