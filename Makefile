@@ -50,7 +50,6 @@ PROMETHEUS_VERSION := $(call tool_version,hack/tools/prometheus/go.mod,github.co
 PROMTOOL := $(LOCALBIN)/prometheus-$(PROMETHEUS_VERSION)/promtool
 PROMETHEUS := $(LOCALBIN)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 
-
 # Kubernetes commands report the version they were built from.
 KUBE_LDFLAGS = -X k8s.io/component-base/version.gitVersion=$(KUBE_VERSION) \
 	-X k8s.io/component-base/version.gitMajor=$(word 1,$(subst ., ,$(KUBE_VERSION:v%=%))) \
@@ -252,13 +251,16 @@ test: test-rules
 CLUSTER_DIR ?= /var/lib/quorum-local-cluster
 # The local cluster's S3 server (backups), on the node address.
 LOCAL_S3 = S3_PORT=9000 S3_ACCESS_KEY=quorum-local S3_SECRET_KEY=quorum-local-secret
+# Its Prometheus (hack/localcluster/prometheus.sh), on the node address of
+# hack/localcluster/lib.sh; the e2e monitoring specs query it.
+test-e2e: export PROMETHEUS_URL = http://10.250.0.1:9090
 CLUSTER_ENV = QUORUM_CLUSTER_DIR=$(CLUSTER_DIR) KUBE_BIN=$(KUBE_BIN) ETCD_BIN=$(ETCD_BIN) COREDNS=$(COREDNS) \
 	LOCAL_PATH_PROVISIONER=$(LOCAL_PATH_PROVISIONER) LOCALCLUSTER_BIN=$(LOCALCLUSTER_BIN) IMAGES_DIR=$(IMAGES_DIR) \
-	VERSITYGW=$(VERSITYGW) $(LOCAL_S3)
+	VERSITYGW=$(VERSITYGW) PROMETHEUS=$(PROMETHEUS) $(LOCAL_S3)
 KUBECONFIG_LOCAL := $(LOCALBIN)/kubeconfig
 KUBECTL_LOCAL = $(KUBE_BIN)/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 CLUSTER_BINARIES = $(addprefix $(KUBE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) \
-	$(ETCD_BIN)/etcd $(COREDNS) $(LOCAL_PATH_PROVISIONER) $(VERSITYGW) $(LOCALCLUSTER_BIN)/dnsquery
+	$(ETCD_BIN)/etcd $(COREDNS) $(LOCAL_PATH_PROVISIONER) $(VERSITYGW) $(LOCALCLUSTER_BIN)/dnsquery $(PROMETHEUS)
 
 # Images made from binaries built here (hack/localcluster/cmd/image), under
 # the names the operator and the cluster use, so nothing is ever pulled.

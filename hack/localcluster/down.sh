@@ -89,6 +89,7 @@ restore_sysctl() {
 }
 
 teardown() {
+  stop_ours prometheus
   stop_ours s3
   stop_ours local-path-provisioner
   stop_ours coredns
