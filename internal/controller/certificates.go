@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,47 +46,67 @@ func leafCertificates(c *etcdv1alpha1.EtcdCluster) []leafCertificate {
 // renewal or asked to be renewed through the renew-certificates
 // annotation. It never replaces a CA it cannot read: members trust it, so
 // a person must look.
-func (r *EtcdClusterReconciler) ensureCertificates(ctx context.Context, obs *observedCluster, now time.Time) error {
+func (r *EtcdClusterReconciler) ensureCertificates(ctx context.Context, obs *observedCluster, now time.Time) (step, error) {
 	c := obs.cluster
 	if !resources.OperatorIssuesTLS(c) {
-		return nil
+		return step{}, nil
 	}
-	st, err := r.ensureCA(ctx, obs, now)
+	st, caDone, err := r.ensureCA(ctx, obs, now)
 	if err != nil {
-		return err
+		return step{}, err
 	}
+	var issued []string
 	for _, lc := range leafCertificates(c) {
-		if err := r.ensureLeaf(ctx, c, st, lc, now); err != nil {
-			return err
+		wrote, err := r.ensureLeaf(ctx, c, st, lc, now)
+		if err != nil {
+			return step{}, err
+		}
+		if wrote {
+			issued = append(issued, lc.secret)
 		}
 	}
-	return nil
+	switch {
+	case caDone.kind != stepNone:
+		if len(issued) > 0 {
+			caDone.reason += "; issued " + strings.Join(issued, ", ")
+		}
+		return caDone, nil
+	case len(issued) > 0:
+		return step{kind: stepIssueLeaves, reason: "issued " + strings.Join(issued, ", ")}, nil
+	}
+	return step{}, nil
 }
 
-func (r *EtcdClusterReconciler) ensureCA(ctx context.Context, obs *observedCluster, now time.Time) (caState, error) {
+// caRotationSteps names the step of each phase of a CA rotation.
+var caRotationSteps = map[caStep]stepKind{caTrustBoth: stepCATrustBoth, caSwitch: stepCASwitch, caDropOld: stepCADropOld}
+
+// ensureCA returns the cluster's CA state and the step it took: the CA
+// created, a rotation phase, or none.
+func (r *EtcdClusterReconciler) ensureCA(ctx context.Context, obs *observedCluster, now time.Time) (caState, step, error) {
 	c := obs.cluster
 	var secret corev1.Secret
 	found, err := r.getSecret(ctx, c, resources.CASecretName(c), &secret)
 	if err != nil {
-		return caState{}, err
+		return caState{}, step{}, err
 	}
 	if !found {
-		return r.createCA(ctx, c, now)
+		st, err := r.createCA(ctx, c, now)
+		return st, step{kind: stepIssueCA, reason: "created the cluster's CA"}, err
 	}
 	st, err := parseCAState(&secret)
 	if err != nil {
-		return caState{}, fmt.Errorf("CA Secret %s cannot be read, and members trust it, so it is not replaced: %w", secret.Name, err)
+		return caState{}, step{}, fmt.Errorf("CA Secret %s cannot be read, and members trust it, so it is not replaced: %w", secret.Name, err)
 	}
 	next, why := planCARotation(st, c.Annotations[resources.AnnotationRotateCA], caProgressOf(obs, st), now)
 	if next == caKeep {
-		return st, nil
+		return st, step{}, nil
 	}
 	if err := r.rotateCA(ctx, c, &st, next, now); err != nil {
-		return caState{}, err
+		return caState{}, step{}, err
 	}
 	r.event(c, corev1.EventTypeNormal, "CARotation", "CA rotation step %s (%s); members trust %d CA(s), the signing CA is valid until %s",
 		next, why, len(st.trusted), st.signing.Cert.NotAfter.UTC().Format(time.RFC3339))
-	return st, nil
+	return st, step{kind: caRotationSteps[next], reason: why}, nil
 }
 
 func (r *EtcdClusterReconciler) createCA(ctx context.Context, c *etcdv1alpha1.EtcdCluster, now time.Time) (caState, error) {
@@ -162,25 +183,27 @@ func caProgressOf(obs *observedCluster, st caState) caProgress {
 	return p
 }
 
-func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.EtcdCluster, ca caState, lc leafCertificate, now time.Time) error {
+// ensureLeaf issues the leaf certificate lc when it must be, and says
+// whether it did.
+func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.EtcdCluster, ca caState, lc leafCertificate, now time.Time) (bool, error) {
 	var secret corev1.Secret
 	found, err := r.getSecret(ctx, c, lc.secret, &secret)
 	if err != nil {
-		return err
+		return false, err
 	}
 	renewToken := c.Annotations[resources.AnnotationRenewCertificates]
 	bundle := ca.bundle()
 	why := leafRenewalReason(&secret, found, ca.signing.Cert, bundle, lc.leaf, renewToken, now)
 	if why == "" {
-		return nil
+		return false, nil
 	}
 	cert, key, err := ca.signing.Issue(lc.leaf, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	keyPEM, err := pki.EncodeKey(key)
 	if err != nil {
-		return err
+		return false, err
 	}
 	desired := resources.TLSSecret(c, lc.secret, corev1.SecretTypeTLS, map[string][]byte{
 		resources.TLSCertKey: pki.EncodeCert(cert), resources.TLSKeyKey: keyPEM, resources.TLSCAKey: bundle})
@@ -193,11 +216,11 @@ func (r *EtcdClusterReconciler) ensureLeaf(ctx context.Context, c *etcdv1alpha1.
 		err = r.Update(ctx, &secret)
 	}
 	if err != nil {
-		return fmt.Errorf("write certificate Secret %s: %w", lc.secret, err)
+		return false, fmt.Errorf("write certificate Secret %s: %w", lc.secret, err)
 	}
 	r.event(c, corev1.EventTypeNormal, "CertificateIssued", "Issued the %s certificate in Secret %s (%s), valid until %s",
 		lc.purpose, lc.secret, why, cert.NotAfter.UTC().Format(time.RFC3339))
-	return nil
+	return true, nil
 }
 
 // leafRenewalReason says why a leaf Secret must be issued again, or ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -23,11 +24,12 @@ import (
 // ensureServices keeps the peer and client Services and the disruption
 // budget as built; they hold no data, so updating them is always safe.
 // The budget follows the voters etcd has (disruptionMinAvailable).
-func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, obs *observedCluster) error {
+func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, obs *observedCluster) (step, error) {
 	c := obs.cluster
+	var written []string
 	for _, desired := range []*corev1.Service{resources.PeerService(c), resources.ClientService(c)} {
 		svc := &corev1.Service{ObjectMeta: desired.ObjectMeta}
-		if err := r.applyOwned(ctx, c, svc, func() {
+		changed, err := r.applyOwned(ctx, c, svc, func() {
 			svc.Labels = desired.Labels
 			// ClusterIP and other allocated fields stay as the API server set them.
 			svc.Spec.Selector = desired.Spec.Selector
@@ -37,17 +39,31 @@ func (r *EtcdClusterReconciler) ensureServices(ctx context.Context, obs *observe
 				svc.Spec.ClusterIP = desired.Spec.ClusterIP
 				svc.Spec.Type = desired.Spec.Type
 			}
-		}); err != nil {
-			return err
+		})
+		if err != nil {
+			return step{}, err
+		}
+		if changed {
+			written = append(written, "Service "+svc.Name)
 		}
 	}
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: resources.PodDisruptionBudgetName(c), Namespace: c.Namespace}}
-	return r.applyOwned(ctx, c, pdb, func() {
+	changed, err := r.applyOwned(ctx, c, pdb, func() {
 		// pdb holds the stored budget here, if there is one.
 		desired := resources.PodDisruptionBudget(c, disruptionMinAvailable(obs, pdb.Spec.MinAvailable))
 		pdb.Labels = desired.Labels
 		pdb.Spec = desired.Spec
 	})
+	if err != nil {
+		return step{}, err
+	}
+	if changed {
+		written = append(written, "PodDisruptionBudget "+pdb.Name)
+	}
+	if len(written) == 0 {
+		return step{}, nil
+	}
+	return step{kind: stepApplyServices, reason: "wrote " + strings.Join(written, ", ")}, nil
 }
 
 // disruptionMinAvailable is the budget's minAvailable for what etcd lists
@@ -83,11 +99,11 @@ func disruptionMinAvailable(obs *observedCluster, stored *intstr.IntOrString) in
 }
 
 // applyOwned creates obj, or updates the existing one, after mutate set the
-// fields the operator owns, with the cluster as its controller. It writes
-// only when one of those fields differs from the stored object
-// (ownedFieldsEqual), so a pass over a cluster that is as it should be
-// writes nothing.
-func (r *EtcdClusterReconciler) applyOwned(ctx context.Context, c *etcdv1alpha1.EtcdCluster, obj client.Object, mutate func()) error {
+// fields the operator owns, with the cluster as its controller, and says
+// whether it wrote. It writes only when one of those fields differs from
+// the stored object (ownedFieldsEqual), so a pass over a cluster that is as
+// it should be writes nothing.
+func (r *EtcdClusterReconciler) applyOwned(ctx context.Context, c *etcdv1alpha1.EtcdCluster, obj client.Object, mutate func()) (bool, error) {
 	err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 	if apierrors.IsNotFound(err) {
 		// The cache holds only objects with the operator's labels. One of
@@ -99,25 +115,25 @@ func (r *EtcdClusterReconciler) applyOwned(ctx context.Context, c *etcdv1alpha1.
 	if apierrors.IsNotFound(err) {
 		mutate()
 		if err := r.createOwned(ctx, c, obj); err != nil {
-			return fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
+			return false, fmt.Errorf("create %T %s: %w", obj, obj.GetName(), err)
 		}
-		return nil
+		return true, nil
 	}
 	if err != nil {
-		return fmt.Errorf("get %T %s: %w", obj, obj.GetName(), err)
+		return false, fmt.Errorf("get %T %s: %w", obj, obj.GetName(), err)
 	}
 	stored := obj.DeepCopyObject()
 	mutate()
 	if err := controllerutil.SetControllerReference(c, obj, r.Scheme); err != nil {
-		return err
+		return false, err
 	}
 	if ownedFieldsEqual(obj, stored) {
-		return nil
+		return false, nil
 	}
 	if err := r.Update(ctx, obj); err != nil {
-		return fmt.Errorf("update %T %s: %w", obj, obj.GetName(), err)
+		return false, fmt.Errorf("update %T %s: %w", obj, obj.GetName(), err)
 	}
-	return nil
+	return true, nil
 }
 
 // ownedEquality compares what mutate made of a stored object with the
@@ -148,28 +164,32 @@ func ownedFieldsEqual(mutated, stored runtime.Object) bool {
 //
 // A cluster bootstrapped from a backup is created only once the backup is
 // known to be complete; until then wait says why nothing is created.
-func (r *EtcdClusterReconciler) ensureCreated(ctx context.Context, obs *observedCluster) (created bool, wait string, err error) {
+func (r *EtcdClusterReconciler) ensureCreated(ctx context.Context, obs *observedCluster) (step, error) {
 	c := obs.cluster
 	if obs.statefulSet != nil {
-		return false, "", nil
+		return step{}, nil
 	}
 	restore, wait, err := r.resolveRestore(ctx, c)
-	if err != nil || wait != "" {
-		return false, wait, err
+	if err != nil {
+		return step{}, err
+	}
+	if wait != "" {
+		return step{kind: stepWait, reason: wait}, nil
 	}
 	members := resources.InitialMembers(c, int(c.Spec.Size))
 	cm := resources.BootstrapConfigMap(c, members, resources.InitialClusterStateNew)
 	if err := r.createOwned(ctx, c, cm); err != nil {
-		return false, "", fmt.Errorf("create bootstrap configmap: %w", err)
+		return step{}, fmt.Errorf("create bootstrap configmap: %w", err)
 	}
 	sts := resources.StatefulSet(c, c.Spec.Size, obs.trustedCA, r.ToolImage)
 	if restore != nil {
 		resources.AddRestore(&sts.Spec.Template, c, *restore, r.ToolImage)
 	}
 	if err := r.createOwned(ctx, c, sts); err != nil {
-		return false, "", fmt.Errorf("create statefulset: %w", err)
+		return step{}, fmt.Errorf("create statefulset: %w", err)
 	}
-	return true, "", nil
+	r.event(c, corev1.EventTypeNormal, "Creating", "Creating %d members of etcd %s", c.Spec.Size, c.Spec.Version)
+	return step{kind: stepCreate, reason: fmt.Sprintf("creating %d members", c.Spec.Size)}, nil
 }
 
 // resolveRestore finds the snapshot spec.bootstrap.fromBackup names. A

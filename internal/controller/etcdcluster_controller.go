@@ -172,40 +172,48 @@ func (r *EtcdClusterReconciler) reportError(ctx context.Context, c *etcdv1alpha1
 	return err
 }
 
-// act takes the next step toward the spec and says which it took.
+// act takes the next step toward the spec and says which it took. The
+// parts run in order, Services first (members find each other through the
+// peer Service); the first that changes something ends the pass, which is
+// then reported, and the next pass starts from what it observes.
 func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (step, error) {
-	c := obs.cluster
-	// Services first: members find each other through the peer Service.
-	if err := r.ensureServices(ctx, obs); err != nil {
-		return step{}, err
-	}
-	if err := r.ensureCertificates(ctx, obs, time.Now()); err != nil {
-		return step{}, err
-	}
-	// Without its certificates no member can start or be dialled, and the
-	// pod template depends on the CAs they trust: nothing else is done
-	// until they are there (operator-issued ones appear on the next pass).
-	if len(obs.tlsMissing) > 0 {
-		return step{kind: stepWait, reason: fmt.Sprintf("waiting for the TLS Secrets %s", strings.Join(obs.tlsMissing, ", "))}, nil
-	}
-	created, wait, err := r.ensureCreated(ctx, obs)
-	switch {
-	case err != nil:
-		return step{}, err
-	case wait != "":
-		return step{kind: stepWait, reason: wait}, nil
-	case created:
-		r.event(c, corev1.EventTypeNormal, "Creating", "Creating %d members of etcd %s", c.Spec.Size, c.Spec.Version)
-		return step{kind: stepNone}, nil
-	}
-	if err := r.ensureTemplate(ctx, obs); err != nil {
-		return step{}, err
+	for _, ensure := range []func(context.Context, *observedCluster) (step, error){
+		r.ensureServices,
+		func(ctx context.Context, obs *observedCluster) (step, error) {
+			return r.ensureCertificates(ctx, obs, time.Now())
+		},
+		waitForCertificates,
+		r.ensureCreated,
+		r.ensureTemplate,
+	} {
+		s, err := ensure(ctx, obs)
+		if err != nil {
+			return step{}, err
+		}
+		if s.kind != stepNone {
+			if s.acts() {
+				logf.FromContext(ctx).Info("Step", "step", s.kind, "reason", s.reason)
+				r.Failpoints.Hit(string(s.kind))
+			}
+			return s, nil
+		}
 	}
 	plan := planMembership(obs)
 	if plan.acts() {
 		logf.FromContext(ctx).Info("Membership step", "step", plan.kind, "member", plan.member, "reason", plan.reason)
 	}
 	return r.execute(ctx, obs, plan)
+}
+
+// waitForCertificates holds everything else back until the cluster's
+// certificate Secrets exist: without them no member can start or be
+// dialled, and the pod template depends on the CAs they trust.
+// Operator-issued ones are seen by the next pass.
+func waitForCertificates(_ context.Context, obs *observedCluster) (step, error) {
+	if len(obs.tlsMissing) == 0 {
+		return step{}, nil
+	}
+	return step{kind: stepWait, reason: fmt.Sprintf("waiting for the TLS Secrets %s", strings.Join(obs.tlsMissing, ", "))}, nil
 }
 
 // writeStatus patches status when it changed, and says so in events when

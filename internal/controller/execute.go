@@ -165,11 +165,12 @@ func (r *EtcdClusterReconciler) setReplicas(ctx context.Context, obs *observedCl
 // writeBootstrapConfig rewrites what members with empty data read at start.
 func (r *EtcdClusterReconciler) writeBootstrapConfig(ctx context.Context, c *etcdv1alpha1.EtcdCluster, desired *corev1.ConfigMap) error {
 	cm := &corev1.ConfigMap{ObjectMeta: desired.ObjectMeta}
-	return r.applyOwned(ctx, c, cm, func() {
+	_, err := r.applyOwned(ctx, c, cm, func() {
 		cm.Labels = desired.Labels
 		cm.Annotations = desired.Annotations
 		cm.Data = desired.Data
 	})
+	return err
 }
 
 func (r *EtcdClusterReconciler) event(obj client.Object, eventType, reason, note string, args ...any) {

@@ -45,7 +45,7 @@ var failedWaitingReasons = map[string]bool{
 // ensureTemplate writes the pod template the spec asks for into the
 // StatefulSet. No pod restarts because of it (OnDelete): planRollout
 // restarts the members one at a time.
-func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observedCluster) error {
+func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observedCluster) (step, error) {
 	c, sts := obs.cluster, obs.statefulSet
 	template, hash := resources.MemberTemplate(c, obs.trustedCA, r.ToolImage)
 	creating := resources.IsCreating(obs.bootstrap)
@@ -61,7 +61,7 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	retention := resources.ClaimRetentionPolicy()
 	if sts.Annotations[resources.AnnotationTemplateHash] == hash && !dropRestore && !addGuard &&
 		sts.Spec.PersistentVolumeClaimRetentionPolicy != nil && *sts.Spec.PersistentVolumeClaimRetentionPolicy == *retention {
-		return nil
+		return step{}, nil
 	}
 	updated := sts.DeepCopy()
 	if updated.Annotations == nil {
@@ -76,11 +76,11 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	updated.Spec.Template = template
 	updated.Spec.PersistentVolumeClaimRetentionPolicy = retention
 	if err := r.Patch(ctx, updated, client.MergeFrom(sts)); err != nil {
-		return fmt.Errorf("update the statefulset's pod template: %w", err)
+		return step{}, fmt.Errorf("update the statefulset's pod template: %w", err)
 	}
 	logf.FromContext(ctx).Info("Updated the StatefulSet's pod template", "templateHash", hash, "version", c.Spec.Version, "restoreDropped", dropRestore)
 	obs.statefulSet = updated
-	return nil
+	return step{kind: stepUpdateTemplate, reason: fmt.Sprintf("pod template %s (etcd %s)", hash, c.Spec.Version)}, nil
 }
 
 // finishRollout removes the rolling-update mark once every member runs the

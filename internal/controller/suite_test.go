@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/failpoint"
 	"github.com/quorum-operator/quorum/internal/metrics"
 	"github.com/quorum-operator/quorum/internal/testenv"
 )
@@ -33,6 +35,9 @@ var (
 	// apiCalls records what the EtcdCluster reconciler asks of the API
 	// server, so tests can count its writes.
 	apiCalls = &callRecorder{}
+	// stepsTaken records the steps the reconciler took, in order, through
+	// its failpoints.
+	stepsTaken = &stepRecorder{}
 	// secretReads counts the reconciler's reads of Secrets, which go
 	// straight to the API server.
 	secretReads *countingReader
@@ -72,6 +77,8 @@ var _ = BeforeSuite(func() {
 		APIReader:   secretReads,
 		// The member guard's init container runs the operator's image.
 		ToolImage: "quorum:envtest",
+		// Every step is armed, and recorded instead of exiting.
+		Failpoints: failpoint.Parse(strings.Join(allStepKinds, ","), stepsTaken.add),
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&EtcdBackupReconciler{
 		Client:   mgr.GetClient(),
