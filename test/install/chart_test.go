@@ -252,6 +252,27 @@ var _ = Describe("The Helm chart", func() {
 		Expect(d.Spec.Template.Spec.Containers[0].Ports).To(ContainElement(HaveField("Name", svc.Spec.Ports[0].TargetPort.StrVal)))
 	})
 
+	It("renders the alert rules of config/prometheus/rules.yaml as a PrometheusRule only when asked", func() {
+		Expect(ofKind(helmTemplate(), "PrometheusRule")).To(BeEmpty())
+		objs := helmTemplate("--set", "metrics.prometheusRule.enabled=true", "--set", "metrics.prometheusRule.labels.release=prom")
+		rule := find(objs, "PrometheusRule", "quorum-rules")
+		Expect(rule.GetAPIVersion()).To(Equal("monitoring.coreos.com/v1"))
+		Expect(rule.GetNamespace()).To(Equal(releaseNamespace))
+		Expect(rule.GetLabels()).To(HaveKeyWithValue("release", "prom"))
+		data, err := os.ReadFile(filepath.Join(root, "config", "prometheus", "rules.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		var want struct {
+			Groups []any `json:"groups"`
+		}
+		Expect(yaml.Unmarshal(data, &want)).To(Succeed())
+		Expect(want.Groups).NotTo(BeEmpty())
+		// Prometheus's own {{ $labels.… }} templates come through as
+		// written: equal as data, not rendered by Helm.
+		got, _, err := unstructured.NestedSlice(rule.Object, "spec", "groups")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got).To(Equal(want.Groups), "the chart's rules differ from config/prometheus/rules.yaml: run make chart")
+	})
+
 	It("turns the metrics endpoint off, with its Service and rights", func() {
 		objs := helmTemplate("--set", "metrics.enabled=false")
 		Expect(ofKind(objs, "Service")).To(BeEmpty())
