@@ -549,7 +549,7 @@ type MemberStatus struct {
 // +kubebuilder:validation:XValidation:rule="oldSelf.spec.version == self.spec.version || !self.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || !oldSelf.spec.version.matches('^[0-9]+\\\\.[0-9]+\\\\.') || int(self.spec.version.split('.')[1]) >= int(oldSelf.spec.version.split('.')[1]) || (int(self.spec.version.split('.')[1]) == int(oldSelf.spec.version.split('.')[1]) - 1 && int(oldSelf.spec.version.split('.')[1]) >= 6) || (has(self.status) && has(self.status.currentVersion) && self.status.currentVersion.split('.')[1] == self.spec.version.split('.')[1])",message="a minor downgrade goes one minor version at a time and only from 3.6 or later, where etcd has a downgrade API; otherwise it is allowed only back to the minor version a member still runs (reverting an unfinished upgrade)",fieldPath=".spec.version"
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.size,statuspath=.status.readyMembers
-// +kubebuilder:resource:shortName=etcd,categories=quorum
+// +kubebuilder:resource:shortName=etcdc,categories=quorum
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.spec.size`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyMembers`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.currentVersion`

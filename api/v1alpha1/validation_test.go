@@ -46,7 +46,7 @@ var _ = Describe("EtcdCluster CRD", func() {
 	It("is installed with its short name, category and subresources", func() {
 		var crd apiextensionsv1.CustomResourceDefinition
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "etcdclusters.etcd.quorum.dev"}, &crd)).To(Succeed())
-		Expect(crd.Spec.Names.ShortNames).To(ConsistOf("etcd"))
+		Expect(crd.Spec.Names.ShortNames).To(ConsistOf("etcdc"))
 		Expect(crd.Spec.Names.Categories).To(ConsistOf("quorum"))
 		Expect(crd.Spec.Versions).To(HaveLen(1))
 		version := crd.Spec.Versions[0]
