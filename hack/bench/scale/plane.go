@@ -25,6 +25,9 @@ import (
 // where the simulator listens. Nothing else on the machine may use it.
 const podCIDR = "10.254.0.0/16"
 
+// serviceCIDR is where the API server allocates Service IPs.
+const serviceCIDR = "10.253.0.0/16"
+
 //go:embed kwok.yaml
 var kwokConfig string
 
@@ -124,7 +127,10 @@ func startPlane(ctx context.Context, cfg config, dir string) (*plane, error) {
 	}
 	api := p.env.ControlPlane.GetAPIServer()
 	// Enough concurrency that the bench's own load is not throttled.
-	api.Configure().Set("max-requests-inflight", "2000").Set("max-mutating-requests-inflight", "1000")
+	api.Configure().Set("max-requests-inflight", "2000").Set("max-mutating-requests-inflight", "1000").
+		// A client Service per cluster: envtest's /24 holds 254. The range
+		// is only allocated from, never routed.
+		Set("service-cluster-ip-range", serviceCIDR)
 	p.env.ControlPlane.Etcd = &envtest.Etcd{}
 	p.env.ControlPlane.Etcd.Configure().Set("quota-backend-bytes", "8589934592")
 	admin, err := p.env.Start()
