@@ -261,7 +261,7 @@ CLUSTER_ENV = QUORUM_CLUSTER_DIR=$(CLUSTER_DIR) KUBE_BIN=$(KUBE_BIN) ETCD_BIN=$(
 KUBECONFIG_LOCAL := $(LOCALBIN)/kubeconfig
 KUBECTL_LOCAL = $(KUBE_BIN)/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 CLUSTER_BINARIES = $(addprefix $(KUBE_BIN)/,kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl) \
-	$(ETCD_BIN)/etcd $(COREDNS) $(LOCAL_PATH_PROVISIONER) $(VERSITYGW) $(LOCALCLUSTER_BIN)/dnsquery $(PROMETHEUS)
+	$(ETCD_BIN)/etcd $(COREDNS) $(LOCAL_PATH_PROVISIONER) $(VERSITYGW) $(LOCALCLUSTER_BIN)/dnsquery
 
 # Images made from binaries built here (hack/localcluster/cmd/image), under
 # the names the operator and the cluster use, so nothing is ever pulled.
@@ -335,7 +335,8 @@ load-e2e-images: prereqs-cluster $(E2E_IMAGES) ## Import the older etcd releases
 	for tar in $(E2E_IMAGES); do ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $$tar >/dev/null; done
 
 .PHONY: test-e2e
-test-e2e: prereqs-cluster manifests chart load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+test-e2e: prereqs-cluster manifests chart load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+	$(CLUSTER_ENV) hack/localcluster/prometheus.sh
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl HELM=$(HELM) E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
 		go test ./test/e2e/ -v -count=1 -timeout 40m \

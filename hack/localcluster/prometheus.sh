@@ -2,9 +2,10 @@
 # Runs a real Prometheus for the local cluster, on the node address: it
 # scrapes the operator and every etcd member pod by pod IP and evaluates
 # config/prometheus/rules.yaml, so the e2e monitoring specs can ask its HTTP
-# API which alerts fire. Called by up.sh after the cluster is up; running it
-# again rewrites the configuration and reloads it (SIGHUP), so an edited
-# rules file takes effect without a restart. down.sh stops it by its PID.
+# API which alerts fire. 'make test-e2e' starts it (not cluster-up: building
+# Prometheus takes minutes that 'make demo' does without); running it again
+# rewrites the configuration and reloads it (SIGHUP), so an edited rules
+# file takes effect without a restart. down.sh stops it by its PID.
 #
 # Scraping the operator: its metrics endpoint is HTTPS on :8443 and lets in
 # only callers the API server authorizes for GET /metrics. Prometheus

@@ -291,8 +291,6 @@ main() {
   start_node; phase node
   apply_addons; phase addons
   start_s3; phase s3
-  # Prometheus scrapes the operator and the members (hack/localcluster/prometheus.sh).
-  "$REPO_ROOT/hack/localcluster/prometheus.sh"; phase prometheus
   cp "$ADMIN_KUBECONFIG" "$REPO_ROOT/bin/kubeconfig"
   log "cluster up in $((SECONDS - t0))s; KUBECONFIG=$REPO_ROOT/bin/kubeconfig"
 }
