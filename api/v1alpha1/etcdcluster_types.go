@@ -370,8 +370,12 @@ const (
 // EtcdClusterStatus is what the operator last observed of the cluster.
 type EtcdClusterStatus struct {
 	// ObservedGeneration is the generation of the spec the status describes.
+	// A new cluster starts at 0, before the operator has seen it, so tools
+	// that read status the kstatus way (Flux, kubectl wait, Argo CD) see it
+	// in progress rather than done.
 	//
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// Phase summarises the cluster in one word.
@@ -561,7 +565,8 @@ type EtcdCluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   EtcdClusterSpec   `json:"spec"`
+	Spec EtcdClusterSpec `json:"spec"`
+	// +kubebuilder:default={}
 	Status EtcdClusterStatus `json:"status,omitempty"`
 }
 
