@@ -237,12 +237,6 @@ func planDowngrade(obs *observedCluster, m membership) (step, bool) {
 	return step{}, false
 }
 
-// minorVersion is MAJOR.MINOR of a version.
-func minorVersion(v string) string {
-	p := versionParts(v)
-	return fmt.Sprintf("%d.%d", p[0], p[1])
-}
-
 // checkUpdatedMembers waits for, or halts on, a member already restarted
 // on the current template that is not healthy on the spec's version.
 func checkUpdatedMembers(obs *observedCluster, m membership, rs rolloutState) (step, bool) {

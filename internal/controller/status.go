@@ -387,27 +387,6 @@ func phase(paused bool, h health, rolling bool) etcdv1alpha1.ClusterPhase {
 	}
 }
 
-// versionLess compares MAJOR.MINOR.PATCH versions numerically; pre-release
-// suffixes are ignored.
-func versionLess(a, b string) bool {
-	pa, pb := versionParts(a), versionParts(b)
-	for i := range pa {
-		if pa[i] != pb[i] {
-			return pa[i] < pb[i]
-		}
-	}
-	return false
-}
-
-func versionParts(v string) [3]int {
-	var out [3]int
-	core, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), "-")
-	for i, p := range strings.SplitN(core, ".", 3) {
-		out[i], _ = strconv.Atoi(p)
-	}
-	return out
-}
-
 // alarmCondition reports etcd's raised alarms, with the members that raised
 // them. Every member lists every alarm, so they are collected once.
 func alarmCondition(obs *observedCluster) metav1.Condition {

@@ -4,11 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strconv"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilversion "k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/utils/ptr"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -175,10 +174,8 @@ func addMemberTLS(c *etcdv1alpha1.EtcdCluster, spec *corev1.PodSpec, container *
 // with a certificate of the cluster's CA (and the member CN). etcd 3.6
 // renamed the setting.
 func peerSkipClientSANEnv(version string) string {
-	if parts := strings.Split(version, "."); len(parts) > 1 {
-		if minor, err := strconv.Atoi(parts[1]); err == nil && parts[0] == "3" && minor < 6 {
-			return "ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION"
-		}
+	if v, err := utilversion.ParseGeneric(version); err == nil && v.LessThan(utilversion.MajorMinor(3, 6)) {
+		return "ETCD_EXPERIMENTAL_PEER_SKIP_CLIENT_SAN_VERIFICATION"
 	}
 	return "ETCD_PEER_SKIP_CLIENT_SAN_VERIFICATION"
 }
