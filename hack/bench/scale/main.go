@@ -36,7 +36,7 @@ type config struct {
 	n, noise, sick, trials, tls          int
 	idle                                 time.Duration
 	baseline                             string
-	keep                                 bool
+	keep, failOnMiss                     bool
 	// calibrate runs on the local cluster kubeconfig names as well.
 	calibrate               bool
 	kubeconfig, etcdVersion string
@@ -59,6 +59,7 @@ func main() {
 	flag.BoolVar(&cfg.calibrate, "calibrate", false, "compare the operator's requests on the local cluster (-local-kubeconfig) with the simulator's, at n clusters")
 	flag.StringVar(&cfg.kubeconfig, "local-kubeconfig", "", "kubeconfig of the local cluster, for -calibrate")
 	flag.StringVar(&cfg.etcdVersion, "etcd-version", "3.6.16", "etcd version of the local cluster's clusters, for -calibrate")
+	flag.BoolVar(&cfg.failOnMiss, "fail-on-miss", false, "exit 1 when the working tree misses a goal (for CI)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (logs)")
 	flag.Parse()
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
@@ -131,7 +132,9 @@ func run(ctx context.Context, cfg config) error {
 		}
 		results[name] = r
 	}
-	printTable(os.Stdout, cfg, results, builds)
+	if misses := printTable(os.Stdout, cfg, results, builds); misses > 0 && cfg.failOnMiss {
+		return fmt.Errorf("the working tree misses %d goals", misses)
+	}
 	return nil
 }
 

@@ -38,7 +38,10 @@ func secs(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(time.Millisecond).String()
 }
 
-func printTable(out io.Writer, cfg config, results map[string]*result, builds []string) {
+// printTable prints the figures and returns how many goals the working
+// tree misses.
+func printTable(out io.Writer, cfg config, results map[string]*result, builds []string) int {
+	misses := 0
 	n := float64(cfg.n)
 	rows := []row{
 		{name: "operator RSS (after idle)", value: func(r *result) string { return mib(r.rss) },
@@ -79,9 +82,10 @@ func printTable(out io.Writer, cfg config, results map[string]*result, builds []
 			fmt.Fprintf(tw, "%s\t", rw.value(results[label(b)]))
 		}
 		if rw.goal != nil && head != nil {
-			verdict := "MISS"
-			if rw.goal.ok(head) {
-				verdict = "PASS"
+			verdict := "PASS"
+			if !rw.goal.ok(head) {
+				verdict = "MISS"
+				misses++
 			}
 			fmt.Fprintf(tw, "%s\t%s\n", rw.goal.text, verdict)
 		} else {
@@ -99,6 +103,7 @@ func printTable(out io.Writer, cfg config, results map[string]*result, builds []
 		fmt.Fprintf(out, "Idle etcd RPCs/s of %s, by method (all %d clusters); new connections/s: %.3f\n", label(b), cfg.n, r.idleConns)
 		breakdown(out, r.idleRPC)
 	}
+	return misses
 }
 
 func label(rev string) string {
