@@ -51,7 +51,7 @@ func main() {
 	flag.StringVar(&cfg.etcdsim, "etcdsim", "", "etcdsim binary (built when empty)")
 	flag.IntVar(&cfg.n, "n", 10, "number of 3-member clusters")
 	flag.IntVar(&cfg.noise, "noise", 10000, "unrelated Pods, and as many ConfigMaps, in other namespaces")
-	flag.IntVar(&cfg.tls, "tls", 0, "clusters with TLS (every other one, up to n/2)")
+	flag.IntVar(&cfg.tls, "tls", -1, "clusters with TLS (every other one, up to n/2); -1: a tenth of n, at least 1")
 	flag.IntVar(&cfg.sick, "sick", 10, "clusters whose members stop answering in the sick phase (at most n/2)")
 	flag.IntVar(&cfg.trials, "trials", 5, "size changes timed in each of the healthy and the sick phase")
 	flag.DurationVar(&cfg.idle, "idle", 60*time.Second, "length of the idle window")
@@ -76,6 +76,9 @@ func run(ctx context.Context, cfg config) error {
 	var err error
 	if cfg.repo, err = filepath.Abs(cfg.repo); err != nil {
 		return err
+	}
+	if cfg.tls < 0 {
+		cfg.tls = max(1, cfg.n/10)
 	}
 	cfg.sick = min(cfg.sick, cfg.n/2)
 	cfg.trials = max(1, min(cfg.trials, (cfg.n-cfg.sick)/2))
