@@ -210,6 +210,11 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
+# Mounted Secrets and ConfigMaps follow their objects at each pod sync: every
+# 10 s here rather than every minute, so a renewed or rotated certificate
+# reaches the members sooner (the operator checks what members serve, not
+# how soon the kubelet delivers it).
+syncFrequency: 10s
 EOF
   start kubelet "$KUBE_BIN/kubelet" --config="$STATE_DIR/kubelet-config.yaml" \
     --kubeconfig="$STATE_DIR/kubelet.kubeconfig" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
