@@ -38,7 +38,8 @@ func calibrate(ctx context.Context, cfg config, dir string) error {
 		return fmt.Errorf("local cluster: %w", err)
 	}
 	simCfg := cfg
-	simCfg.noise, simCfg.sick, simCfg.trials = 0, 0, 1
+	// The same clusters as on the local cluster: no TLS, nothing else.
+	simCfg.noise, simCfg.sick, simCfg.trials, simCfg.tls = 0, 0, 1, 0
 	if err := routeUp(); err != nil {
 		return err
 	}
