@@ -138,6 +138,10 @@ func nextLook(plan step, phase etcdv1alpha1.ClusterPhase) time.Duration {
 	switch {
 	case plan.kind == stepHalted:
 		return requeueWhileUnready
+	case plan.acts() && plan.kind.watched():
+		// The write comes back as a watch event, which starts the next
+		// pass; looking sooner would find the cache without it.
+		return requeueWhileWaiting
 	case plan.acts():
 		return requeueAfterAct
 	case plan.kind == stepWait, phase == etcdv1alpha1.PhaseCreating:

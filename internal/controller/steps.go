@@ -58,3 +58,15 @@ type step struct {
 func (s step) acts() bool {
 	return s.kind != stepNone && s.kind != stepWait && s.kind != stepHalted && s.kind != stepError
 }
+
+// watched says whether the step writes an object the reconciler watches
+// (the StatefulSet, its pods, the Services, the bootstrap ConfigMap, the
+// budget): its outcome then starts a pass by itself.
+func (k stepKind) watched() bool {
+	switch k {
+	case stepCreate, stepApplyServices, stepUpdateTemplate, stepRaiseReplicas, stepLowerReplicas,
+		stepSeal, stepNarrow, stepWriteJoin, stepRestartPod, stepRollMember, stepFinishRollout:
+		return true
+	}
+	return false
+}
