@@ -366,15 +366,15 @@ BENCH_SCALE = go run ./hack/bench/scale -assets $(ENVTEST_ASSETS) -kube-bin $(KU
 BENCH_SCALE_TOOLS = envtest-assets $(KUBE_BIN)/kube-controller-manager $(KUBE_BIN)/kube-scheduler $(KWOK)
 
 .PHONY: bench-scale
-bench-scale: prereqs $(BENCH_SCALE_TOOLS) ## Print memory, idle traffic, restart and step times of the operator at N clusters (N=10|100|500), beside the baseline commit (needs root).
+bench-scale: prereqs-cluster $(BENCH_SCALE_TOOLS) ## Print memory, idle traffic, restart and step times of the operator at N clusters (N=10|100|500), beside the baseline commit (needs root).
 	$(BENCH_SCALE) -n $(N) $(BENCH_SCALE_ARGS)
 
 .PHONY: bench-scale-short
-bench-scale-short: prereqs $(BENCH_SCALE_TOOLS) ## The scale bench in CI size (N=10, 3 with TLS, 2,000 unrelated objects, no baseline), under 3 minutes; fails on a missed goal (needs root).
+bench-scale-short: prereqs-cluster $(BENCH_SCALE_TOOLS) ## The scale bench in CI size (N=10, 3 with TLS, 2,000 unrelated objects, no baseline), under 3 minutes; fails on a missed goal (needs root).
 	$(BENCH_SCALE) -n 10 -tls 3 -noise 2000 -idle 35s -trials 3 -baseline= -fail-on-miss $(BENCH_SCALE_ARGS)
 
 .PHONY: bench-scale-calibrate
-bench-scale-calibrate: prereqs $(BENCH_SCALE_TOOLS) ## Compare the operator's API requests per cluster on the local cluster (20 real clusters) with the simulator's (needs root and 'make cluster-up').
+bench-scale-calibrate: prereqs-cluster $(BENCH_SCALE_TOOLS) ## Compare the operator's API requests per cluster on the local cluster (20 real clusters) with the simulator's (needs root and 'make cluster-up').
 	$(BENCH_SCALE) -calibrate -local-kubeconfig $(KUBECONFIG_LOCAL) -etcd-version $(ETCD_VERSION:v%=%) -n 20 -baseline= $(BENCH_SCALE_ARGS)
 
 .PHONY: clean
