@@ -21,6 +21,19 @@ func threeMembers(t *testing.T) ([]*testservers.Proxy, []*testservers.Member) {
 	return proxies, members
 }
 
+// dialAll opens a client to every proxied member, closed when the test
+// ends, and a context for the test's calls.
+func dialAll(t *testing.T, proxies []*testservers.Proxy) (context.Context, etcd.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	cli, err := etcd.NewClient(ctx, urls(proxies), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	return ctx, cli
+}
+
 func urls(proxies []*testservers.Proxy) []string {
 	out := make([]string, len(proxies))
 	for i, p := range proxies {
@@ -42,13 +55,7 @@ func accepted(proxies []*testservers.Proxy) int {
 // for each Status and MoveLeader.
 func TestClientKeepsOneConnectionPerMember(t *testing.T) {
 	proxies, _ := threeMembers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cli, err := etcd.NewClient(ctx, urls(proxies), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	ctx, cli := dialAll(t, proxies)
 
 	var leader string
 	var leaderID, followerID uint64
@@ -79,18 +86,13 @@ func TestClientKeepsOneConnectionPerMember(t *testing.T) {
 // Membership changes go through any member that answers.
 func TestClientAddsPromotesAndRemoves(t *testing.T) {
 	proxies, _ := threeMembers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cli, err := etcd.NewClient(ctx, urls(proxies), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	ctx, cli := dialAll(t, proxies)
 
 	const peer = "http://127.0.0.1:1" // never started: stays a learner
 	// etcd refuses membership changes until its members have been
 	// connected for a few seconds after they started.
 	var added *etcd.Member
+	var err error
 	for added == nil {
 		added, err = cli.AddLearner(ctx, peer)
 		if err != nil && (!etcd.IsNotYet(err) || ctx.Err() != nil) {
@@ -122,13 +124,7 @@ func TestClientAddsPromotesAndRemoves(t *testing.T) {
 // instead of waiting out the caller's deadline.
 func TestClientFailsFastOnADeadMember(t *testing.T) {
 	proxies, members := threeMembers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cli, err := etcd.NewClient(ctx, urls(proxies), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	ctx, cli := dialAll(t, proxies)
 	// A follower, so the cluster keeps its leader.
 	dead := -1
 	for i, p := range proxies {
@@ -146,7 +142,7 @@ func TestClientFailsFastOnADeadMember(t *testing.T) {
 	if _, err := cli.MemberList(callCtx); err != nil {
 		t.Fatalf("member list with one of three members down: %v", err)
 	}
-	_, err = cli.Status(callCtx, proxies[dead].URL)
+	_, err := cli.Status(callCtx, proxies[dead].URL)
 	if err == nil {
 		t.Fatal("status of a killed member: want an error")
 	}
