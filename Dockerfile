@@ -1,6 +1,8 @@
 # The operator image: a static manager binary on distroless, as a non-root
-# user.
-FROM golang:1.26 AS builder
+# user. Multi-arch: the builder runs on the build machine's platform and
+# cross-compiles for each target, e.g.
+#   docker buildx build --platform linux/amd64,linux/arm64 -t <image>:<version> --push .
+FROM --platform=$BUILDPLATFORM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
 WORKDIR /workspace
