@@ -314,6 +314,10 @@ cluster-down: prereqs-cluster ## Stop the local cluster and remove everything it
 load-image: prereqs-cluster image ## Import the operator image into the local cluster's containerd.
 	ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $(IMAGES_DIR)/manager.tar >/dev/null
 
+# A second name for the same image: the e2e spec that upgrades the operator
+# installed from dist/install.yaml in place moves it to this one.
+NEXT_IMG = $(IMG)-next
+
 .PHONY: deploy
 deploy: prereqs-cluster manifests load-image ## Deploy the operator from config/default with the locally built image, and restart it.
 	$(KUBE_BIN)/kubectl kustomize config/default | $(KUBECTL_LOCAL) apply --server-side --force-conflicts -f -
@@ -335,9 +339,12 @@ load-e2e-images: prereqs-cluster $(E2E_IMAGES) ## Import the older etcd releases
 	for tar in $(E2E_IMAGES); do ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $$tar >/dev/null; done
 
 .PHONY: test-e2e
-test-e2e: prereqs-cluster manifests chart load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
 	$(CLUSTER_ENV) hack/localcluster/prometheus.sh
+	src=$$(ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images ls -q | grep -E '(^|/)$(IMG)$$' | head -1); \
+		ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images tag --force "$$src" "$$src-next" >/dev/null
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl HELM=$(HELM) E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
+		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
 		go test ./test/e2e/ -v -count=1 -timeout 40m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
