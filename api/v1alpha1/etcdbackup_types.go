@@ -123,6 +123,15 @@ const (
 
 // EtcdBackupStatus describes the snapshot once taken.
 type EtcdBackupStatus struct {
+	// ObservedGeneration is the generation the status describes. A new
+	// backup starts at 0, before the operator has seen it, so tools that
+	// read status the kstatus way (Flux, kubectl wait, Argo CD) see it in
+	// progress rather than done.
+	//
+	// +optional
+	// +kubebuilder:default=0
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
 	// Phase is Pending, Running, Succeeded or Failed; the last two are
 	// final.
 	//
@@ -224,7 +233,8 @@ type EtcdBackup struct {
 	// Spec cannot be changed: a backup is one event; create another.
 	//
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="an EtcdBackup cannot be changed; create a new one"
-	Spec   EtcdBackupSpec   `json:"spec"`
+	Spec EtcdBackupSpec `json:"spec"`
+	// +kubebuilder:default={}
 	Status EtcdBackupStatus `json:"status,omitempty"`
 }
 

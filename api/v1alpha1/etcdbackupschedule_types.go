@@ -46,6 +46,15 @@ type BackupRetention struct {
 
 // EtcdBackupScheduleStatus is what the schedule last did.
 type EtcdBackupScheduleStatus struct {
+	// ObservedGeneration is the generation of the spec the status
+	// describes. A new schedule starts at 0, and a changed one is behind
+	// until the operator has looked at it, so tools that read status the
+	// kstatus way see it in progress rather than with the old verdict.
+	//
+	// +optional
+	// +kubebuilder:default=0
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
 	// LastScheduleTime is the schedule time of the newest backup created.
 	//
 	// +optional
@@ -87,7 +96,8 @@ type EtcdBackupSchedule struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   EtcdBackupScheduleSpec   `json:"spec"`
+	Spec EtcdBackupScheduleSpec `json:"spec"`
+	// +kubebuilder:default={}
 	Status EtcdBackupScheduleStatus `json:"status,omitempty"`
 }
 

@@ -15,6 +15,7 @@ import (
 // flight until it ends, Ready once it succeeded, Stalled once it failed (a
 // backup is one event: a failed one needs a person, or a new backup).
 func setBackupKstatus(b *etcdv1alpha1.EtcdBackup) {
+	b.Status.ObservedGeneration = b.Generation
 	phase := b.Status.Phase
 	if phase == "" {
 		phase = etcdv1alpha1.BackupPending
@@ -36,6 +37,7 @@ func setBackupKstatus(b *etcdv1alpha1.EtcdBackup) {
 // condition: an invalid schedule is Stalled until its spec is fixed; a
 // schedule otherwise waits for its next time, with nothing in flight.
 func setScheduleKstatus(s *etcdv1alpha1.EtcdBackupSchedule) {
+	s.Status.ObservedGeneration = s.Generation
 	ready := meta.FindStatusCondition(s.Status.Conditions, etcdv1alpha1.ConditionReady)
 	if ready == nil {
 		setKstatus(&s.Status.Conditions, s.Generation, "Pending", "The schedule has not run yet",
