@@ -243,6 +243,9 @@ var _ = Describe("The Helm chart", func() {
 		Expect(ep).To(HaveKeyWithValue("port", svc.Spec.Ports[0].Name))
 		Expect(ep).To(HaveKeyWithValue("scheme", "https"))
 		Expect(ep).To(HaveKeyWithValue("interval", "30s"))
+		// The quorum_* series carry the EtcdCluster's namespace: without
+		// honorLabels Prometheus renames it exported_namespace.
+		Expect(ep).To(HaveKeyWithValue("honorLabels", true))
 
 		By("selecting the manager's pods with the metrics Service, on its metrics port")
 		d := as[appsv1.Deployment](find(objs, "Deployment", "quorum-controller-manager"))
