@@ -154,6 +154,7 @@ type result struct {
 	reconcileP50          float64 // seconds
 	reconcileP99          float64
 	stepAlone, stepSick   []time.Duration // spec change to first MemberAddAsLearner
+	scaleAlone            []time.Duration // spec change 3→5 to its last promote
 	stepMissed            int             // trials that saw no step within the timeout
 }
 
@@ -273,7 +274,7 @@ func measure(ctx context.Context, cfg config, dir, bin, name string) (*result, e
 	trial := func(phase string) error {
 		key := benchCluster(next, namespaces)
 		next++
-		d, err := timeFirstStep(ctx, kube, p.sim, key)
+		d, changed, err := timeFirstStep(ctx, kube, p.sim, key)
 		if err != nil {
 			r.stepMissed++
 			fmt.Fprintf(os.Stderr, "== %s: %s size change of %s: %v\n", name, phase, key, err)
@@ -282,6 +283,14 @@ func measure(ctx context.Context, cfg config, dir, bin, name string) (*result, e
 		fmt.Fprintf(os.Stderr, "== %s: %s size change of %s: first step after %s\n", name, phase, key, d.Round(time.Millisecond))
 		if phase == "alone" {
 			r.stepAlone = append(r.stepAlone, d)
+			// Alone, also until the two new members are voters: how soon
+			// each next step follows the one before.
+			if done, err := timeVoters(ctx, p.sim, key, changed, 5, 60*time.Second); err != nil {
+				fmt.Fprintf(os.Stderr, "== %s: 3→5 of %s not done: %v\n", name, key, err)
+			} else {
+				r.scaleAlone = append(r.scaleAlone, done)
+				fmt.Fprintf(os.Stderr, "== %s: 3→5 of %s done (5 voters) after %s\n", name, key, done.Round(time.Millisecond))
+			}
 		} else {
 			r.stepSick = append(r.stepSick, d)
 		}
@@ -360,16 +369,36 @@ func waitAvailable(ctx context.Context, kube client.Client, n int, timeout time.
 
 // timeFirstStep raises the cluster's size 3→5 and times it until the
 // simulator sees its first MemberAddAsLearner.
-func timeFirstStep(ctx context.Context, kube client.Client, sim string, key client.ObjectKey) (time.Duration, error) {
+// timeVoters waits until the cluster has n voters and no learner at the
+// simulator, and returns the time from the size change (since) to the
+// last membership change.
+func timeVoters(ctx context.Context, sim string, key client.ObjectKey, since time.Time, n int, timeout time.Duration) (time.Duration, error) {
+	var d time.Duration
+	err := poll(ctx, 20*time.Millisecond, timeout, func() (bool, error) {
+		var info etcdsim.ClusterInfo
+		q := url.Values{"ns": {key.Namespace}, "name": {key.Name}}
+		if err := simGet(ctx, sim, "/cluster?"+q.Encode(), &info); err != nil {
+			return false, err
+		}
+		if info.Members != n || info.Learners != 0 || len(info.Calls) == 0 {
+			return false, nil
+		}
+		d = info.Calls[len(info.Calls)-1].Time.Sub(since)
+		return true, nil
+	})
+	return d, err
+}
+
+func timeFirstStep(ctx context.Context, kube client.Client, sim string, key client.ObjectKey) (time.Duration, time.Time, error) {
 	var c etcdv1alpha1.EtcdCluster
 	if err := kube.Get(ctx, key, &c); err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	patch := client.MergeFrom(c.DeepCopy())
 	c.Spec.Size = 5
 	t := time.Now()
 	if err := kube.Patch(ctx, &c, patch); err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	var first time.Time
 	err := poll(ctx, 20*time.Millisecond, 120*time.Second, func() (bool, error) {
@@ -387,9 +416,9 @@ func timeFirstStep(ctx context.Context, kube client.Client, sim string, key clie
 		return false, nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
-	return first.Sub(t), nil
+	return first.Sub(t), t, nil
 }
 
 func simGet(ctx context.Context, base, path string, into any) error {

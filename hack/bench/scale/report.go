@@ -59,6 +59,7 @@ func printTable(out io.Writer, cfg config, results map[string]*result, builds []
 		{name: "reconcile time p99 (histogram)", value: func(r *result) string { return secs(r.reconcileP99) }},
 		{name: "size change → first learner add, alone p50", value: func(r *result) string { return dur(percentile(r.stepAlone, 0.5)) }},
 		{name: "size change → first learner add, alone p99", value: func(r *result) string { return dur(percentile(r.stepAlone, 0.99)) }},
+		{name: "size change 3→5 → 5 voters, alone p50", value: func(r *result) string { return dur(percentile(r.scaleAlone, 0.5)) }},
 		{name: fmt.Sprintf("… beside %d sick clusters, p50", cfg.sick), value: func(r *result) string { return dur(percentile(r.stepSick, 0.5)) }},
 		{name: fmt.Sprintf("… beside %d sick clusters, p99", cfg.sick), value: func(r *result) string { return dur(percentile(r.stepSick, 0.99)) },
 			goal: &goal{"≤ 2s p99 beside 10 sick, at N=500", func(r *result) bool {
