@@ -115,7 +115,7 @@ VERSION ?= $(shell awk '$$1 == "version:" {print $$2; exit}' $(CHART_DIR)/Chart.
 RELEASE_IMG = $(if $(filter command line environment,$(origin IMG)),$(IMG),quorum-operator/manager:$(VERSION))
 
 .PHONY: chart
-chart: manifests ## Copy the CRDs, RBAC roles and alert rules from config/ into the Helm chart (charts/quorum/files), which renders them.
+chart: prereqs manifests ## Copy the CRDs, RBAC roles and alert rules from config/ into the Helm chart (charts/quorum/files), which renders them.
 	rm -rf $(CHART_DIR)/files && mkdir -p $(CHART_DIR)/files/crds $(CHART_DIR)/files/rbac $(CHART_DIR)/files/prometheus
 	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
 	cp config/prometheus/rules.yaml $(CHART_DIR)/files/prometheus/
