@@ -81,6 +81,20 @@ func (v *services) at(ctx context.Context) (*cluster, *member, error) {
 	return c, m, nil
 }
 
+// atLeader is at for the calls that need a leader: without one it unlocks
+// and fails as etcd does.
+func (v *services) atLeader(ctx context.Context) (*cluster, *member, error) {
+	c, m, err := v.at(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.leader == 0 {
+		v.unlock()
+		return nil, nil, rpctypes.ErrGRPCNoLeader
+	}
+	return c, m, nil
+}
+
 func (v *services) unlock() { v.s.state.mu.Unlock() }
 
 func (c *cluster) header(m *member) *pb.ResponseHeader {
@@ -117,14 +131,11 @@ func (v *services) MemberList(ctx context.Context, _ *pb.MemberListRequest) (*pb
 }
 
 func (v *services) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
-	c, m, err := v.at(ctx)
+	c, m, err := v.atLeader(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer v.unlock()
-	if c.leader == 0 {
-		return nil, rpctypes.ErrGRPCNoLeader
-	}
 	if len(r.PeerURLs) != 1 {
 		return nil, status.Error(codes.InvalidArgument, "etcdsim: one peer URL")
 	}
@@ -148,14 +159,11 @@ func (v *services) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.M
 }
 
 func (v *services) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
-	c, m, err := v.at(ctx)
+	c, m, err := v.atLeader(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer v.unlock()
-	if c.leader == 0 {
-		return nil, rpctypes.ErrGRPCNoLeader
-	}
 	l := c.byID(r.ID)
 	switch {
 	case l == nil:
@@ -173,14 +181,11 @@ func (v *services) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest
 }
 
 func (v *services) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
-	c, m, err := v.at(ctx)
+	c, m, err := v.atLeader(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer v.unlock()
-	if c.leader == 0 {
-		return nil, rpctypes.ErrGRPCNoLeader
-	}
 	i := slices.IndexFunc(c.members, func(o *member) bool { return o.id == r.ID })
 	if i < 0 {
 		return nil, rpctypes.ErrGRPCMemberNotFound
