@@ -76,10 +76,3 @@ func (p *Pool) forgetLocked(key string) {
 		delete(p.clients, key)
 	}
 }
-
-// Len is the number of clusters with an open client.
-func (p *Pool) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.clients)
-}
