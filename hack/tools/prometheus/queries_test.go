@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,16 +290,38 @@ func etcdMetrics(t *testing.T) []string {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
 	url := "http://127.0.0.1:" + metrics + "/metrics"
+	put := "http://127.0.0.1:" + client + "/v3/kv/put"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		// Read once the member is a leader, so every server metric exists.
-		if names, err := scrapeNames(url); err == nil && slices.Contains(names, "etcd_server_has_leader") && leaderElected(url) {
-			return names
-		} else if time.Now().After(deadline) {
-			t.Fatalf("etcd at %s: no metrics within 30s (last error: %v)", url, err)
+		// Scrape only after a write went through gRPC (the gateway calls
+		// it): etcd registers its gRPC server metrics once it serves
+		// clients, some time after it has a leader.
+		err := writeThroughGateway(put)
+		if err == nil && leaderElected(url) {
+			names, err := scrapeNames(url)
+			if err == nil {
+				return names
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd at %s: no metrics after a write within 30s (last error: %v)", url, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// writeThroughGateway puts one key through etcd's JSON gateway.
+func writeThroughGateway(url string) error {
+	resp, err := http.Post(url, "application/json", strings.NewReader(`{"key":"cHJvYmU=","value":"MQ=="}`))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("put: %s: %s", resp.Status, body)
+	}
+	return nil
 }
 
 func leaderElected(url string) bool {
