@@ -338,15 +338,18 @@ demo: prereqs-cluster cluster-up deploy ## On a fresh machine: the local cluster
 load-e2e-images: prereqs-cluster $(E2E_IMAGES) ## Import the older etcd releases the upgrade tests start from.
 	for tar in $(E2E_IMAGES); do ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images import $$tar >/dev/null; done
 
+# A failed history check leaves its files here.
+E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-artifacts
 .PHONY: test-e2e
 test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
 	$(CLUSTER_ENV) hack/localcluster/prometheus.sh
 	src=$$(ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images ls -q | grep -E '(^|/)$(IMG)$$' | head -1); \
 		ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images tag --force "$$src" "$$src-next" >/dev/null
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl HELM=$(HELM) E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
+		$(CLUSTER_ENV) E2E_CLUSTER_RESTART=$(CURDIR)/hack/localcluster/restart.sh E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
 		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
-		go test ./test/e2e/ -v -count=1 -timeout 40m \
+		go test ./test/e2e/ -v -count=1 -timeout 75m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
 
 .PHONY: bench

@@ -300,4 +300,7 @@ main() {
   log "cluster up in $((SECONDS - t0))s; KUBECONFIG=$REPO_ROOT/bin/kubeconfig"
 }
 
-main "$@"
+# restart.sh sources this file for its start functions.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

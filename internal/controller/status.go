@@ -109,6 +109,7 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 
 	h := newHealth(st, int(c.Spec.Size))
 	h.servingPods = servingVoterPods(obs, st.Members)
+	h.lostData = votersThatLostData(obs, st.Members)
 	h.creating = resources.IsCreating(obs.bootstrap)
 	st.ReadyMembers = int32(h.ready)
 	rs := newRolloutState(obs)
@@ -221,6 +222,7 @@ func upgrading(c *etcdv1alpha1.EtcdCluster, rs rolloutState, plan step, pods int
 type health struct {
 	size, members, voters, ready int // ready: healthy voters
 	answering                    int // voters that answered, healthy or not
+	lostData                     int // voters whose member guard found their data gone
 	quorate, allHealthy          bool
 	// servingPods are voters whose pods are Ready: the endpoints the client
 	// Service sends clients to.
@@ -359,10 +361,34 @@ func (h health) progressing(paused bool, plan step) metav1.Condition {
 func quorumLostMessage(h health, etcdErr error) string {
 	msg := fmt.Sprintf("%d of %d voting members healthy (%d answering), quorum needs %d; the operator takes no destructive action, a person must decide",
 		h.ready, h.voters, h.answering, resources.Quorum(max(h.voters, 1)))
+	if h.lostData > 0 {
+		msg += fmt.Sprintf("; %d of %d voting members lost their data (their member guard found the data directory empty)", h.lostData, h.voters)
+		if h.voters-h.lostData < resources.Quorum(max(h.voters, 1)) {
+			msg += ": fewer than a quorum still hold the data, so the cluster cannot come back by itself; " +
+				"restore it from a backup (docs/backup.md): the operator restores nothing unasked"
+		}
+	}
 	if etcdErr != nil {
 		msg += ": " + etcdErr.Error()
 	}
 	return msg
+}
+
+// votersThatLostData counts the voters whose pod the member guard stopped
+// for an empty data directory: members that will not come back with data.
+func votersThatLostData(obs *observedCluster, members []etcdv1alpha1.MemberStatus) int {
+	n := 0
+	for _, m := range members {
+		if m.Learner {
+			continue
+		}
+		if p := memberPod(obs, m.Name); p != nil {
+			if _, refused := resources.GuardRefused(p); refused {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // phase summarises: a halted rolling update shows as Degraded (a member

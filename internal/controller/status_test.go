@@ -15,6 +15,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/memberguard"
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
@@ -348,5 +349,29 @@ func TestKstatusConditions(t *testing.T) {
 				t.Errorf("Ready, Reconciling, Stalled = %v, want %v (phase %s)", got, want, st.Phase)
 			}
 		})
+	}
+}
+
+// Every member's pod came back without data (emptyDir pods deleted): the
+// message says so and that a restore is the user's decision, instead of
+// counting the members as merely down.
+func TestQuorumLostSaysWhenTheMembersLostTheirData(t *testing.T) {
+	o := threeMembers()
+	o.cluster.Status = computeStatus(threeMembers("main-0", "main-1", "main-2"), step{})
+	o.members, o.etcdErr = nil, errors.New("context deadline exceeded")
+	for i := range o.pods {
+		o.pods[i].Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: resources.GuardContainerName,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: memberguard.ExitLostData, Message: "data directory is empty"}}}}
+	}
+
+	st := computeStatus(o, step{})
+	if st.Phase != etcdv1alpha1.PhaseQuorumLost {
+		t.Fatalf("phase %s, want QuorumLost", st.Phase)
+	}
+	c := condition(st, etcdv1alpha1.ConditionAvailable)
+	for _, want := range []string{"3 of 3 voting members lost their data", "cannot come back by itself", "restore it from a backup"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("Available message %q, want it to contain %q", c.Message, want)
+		}
 	}
 }

@@ -2,11 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -15,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
-	"github.com/quorum-operator/quorum/test/history"
 )
 
 // Faults injected into real members while clients write and read, the
@@ -26,17 +20,7 @@ var _ = Describe("Members killed under load", Label("faults"), func() {
 		cluster := createCluster(ns, "kill", 3)
 		idsBefore := memberIDs(cluster)
 
-		recCtx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		rec, err := history.Start(recCtx, history.Config{
-			Endpoints: func(ctx context.Context) ([]string, error) {
-				m, err := listMemberEndpoints(ctx, cluster)
-				return values(m), err
-			},
-			Duration: 5 * time.Minute, // an upper bound: the spec stops it
-		})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(rec.Stop)
+		load := recordLoad(cluster)
 
 		for _, role := range []string{"follower", "leader"} {
 			By("killing the etcd process of the " + role + " with SIGKILL")
@@ -51,16 +35,7 @@ var _ = Describe("Members killed under load", Label("faults"), func() {
 		}
 
 		By("checking the history: linearizable, and every acknowledged write read back")
-		rec.Stop()
-		<-rec.Done()
-		Expect(rec.ReadFinal(ctx)).To(Succeed())
-		dir, err := os.MkdirTemp("", "quorum-e2e-history-")
-		Expect(err).NotTo(HaveOccurred())
-		sum, err := history.Check(rec.History(), dir, time.Minute)
-		GinkgoWriter.Printf("history: %s\n", sum)
-		Expect(err).NotTo(HaveOccurred(), "history check (files under %s)", dir)
-		_ = os.RemoveAll(dir)
-		Expect(sum.Checked).To(BeNumerically(">", 100), "too few operations to say anything")
+		load.verify()
 	})
 })
 
@@ -118,40 +93,4 @@ func containerRestarts(namespace, pod string) int32 {
 		}
 	}
 	return 0
-}
-
-// killEtcd sends SIGKILL to the etcd process of a member pod. The local
-// cluster runs on this machine, so the process is found among this
-// machine's by the pod's UID in its cgroup.
-func killEtcd(namespace, pod string) {
-	GinkgoHelper()
-	var p corev1.Pod
-	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pod}, &p)).To(Succeed())
-	uid := string(p.UID)
-	procs, err := filepath.Glob("/proc/[0-9]*/comm")
-	Expect(err).NotTo(HaveOccurred())
-	var pids []int
-	for _, comm := range procs {
-		name, err := os.ReadFile(comm)
-		if err != nil || strings.TrimSpace(string(name)) != "etcd" {
-			continue
-		}
-		dir := filepath.Dir(comm)
-		cgroup, err := os.ReadFile(filepath.Join(dir, "cgroup"))
-		if err != nil || !inPod(string(cgroup), uid) {
-			continue
-		}
-		var pid int
-		_, err = fmt.Sscanf(filepath.Base(dir), "%d", &pid)
-		Expect(err).NotTo(HaveOccurred())
-		pids = append(pids, pid)
-	}
-	Expect(pids).To(HaveLen(1), "etcd processes of pod %s/%s on this machine", namespace, pod)
-	Expect(syscall.Kill(pids[0], syscall.SIGKILL)).To(Succeed())
-}
-
-// inPod says whether a process's cgroup file names the pod with that UID,
-// as the cgroupfs (pod<uid>) or systemd (pod<uid with _>) driver writes it.
-func inPod(cgroup, uid string) bool {
-	return strings.Contains(cgroup, "pod"+uid) || strings.Contains(cgroup, "pod"+strings.ReplaceAll(uid, "-", "_"))
 }
