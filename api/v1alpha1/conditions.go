@@ -53,6 +53,10 @@ const (
 	// the new template; no other member is touched until the spec is fixed
 	// (for example the version edited back).
 	ReasonRolloutHalted = "RolloutHalted"
+	// ReasonLearnerNotCatchingUp: a learner has not caught up with the
+	// leader long after its pod was created; it is not promoted and no
+	// other member is added until it is (or spec.size drops it).
+	ReasonLearnerNotCatchingUp = "LearnerNotCatchingUp"
 	// ReasonUpToDate: every member runs the current template.
 	ReasonUpToDate = "UpToDate"
 	// ReasonRestoreFailed: a member could not restore the snapshot of

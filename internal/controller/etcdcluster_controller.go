@@ -136,7 +136,7 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // plan and left it in phase.
 func nextLook(plan step, phase etcdv1alpha1.ClusterPhase) time.Duration {
 	switch {
-	case plan.kind == stepHalted:
+	case plan.waitsForPerson():
 		return requeueWhileUnready
 	case plan.acts() && plan.kind.watched():
 		// The write comes back as a watch event, which starts the next

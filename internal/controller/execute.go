@@ -34,7 +34,7 @@ func (r *EtcdClusterReconciler) execute(ctx context.Context, obs *observedCluste
 
 func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCluster, s step) error {
 	switch s.kind {
-	case stepNone, stepWait, stepHalted:
+	case stepNone, stepWait, stepHalted, stepLearnerStuck:
 		return nil
 	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace, stepEnableDowngrade, stepDisarmAlarm:
 		return r.executeEtcdStep(ctx, obs, s)

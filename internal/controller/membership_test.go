@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -316,5 +317,40 @@ func TestRaiseReplicasAfterACrashBetweenAddAndScale(t *testing.T) {
 	got := planMembership(obs)
 	if got.kind != stepRaiseReplicas || got.replicas != 4 {
 		t.Fatalf("got %s to %d, want RaiseReplicas to 4", got.kind, got.replicas)
+	}
+}
+
+// A learner that does not catch up is never promoted, no second member is
+// added beside it, and past learnerCatchUpBound status says a person
+// should look (Stalled, Progressing False).
+func TestPlanBoundsALearnerThatDoesNotCatchUp(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape clusterShape
+		want  string
+	}{
+		{"behind the leader", clusterShape{size: 5, members: 4, replicas: 4, learners: []int{3}, lagging: []int{3}}, "to catch up with the leader"},
+		{"started, then silent", clusterShape{size: 5, members: 4, replicas: 4, learners: []int{3}, unhealthy: []int{3}}, "which started, to answer"},
+		{"never started", clusterShape{size: 5, members: 4, replicas: 4, unsealed: true, joining: 3, learners: []int{3}, unhealthy: []int{3}, unstarted: []int{3}}, "to start"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := tc.shape.observe()
+			obs.observedAt = time.Now()
+			if got := planMembership(obs); got.kind != stepWait || got.member != "m-3" || !strings.Contains(got.reason, tc.want) {
+				t.Fatalf("within the bound: got %s %s (%q), want a wait for m-3 %q", got.kind, got.member, got.reason, tc.want)
+			}
+			obs.observedAt = time.Now().Add(learnerCatchUpBound + time.Minute)
+			got := planMembership(obs)
+			if got.kind != stepLearnerStuck || got.member != "m-3" || !strings.Contains(got.reason, "has not caught up") {
+				t.Fatalf("past the bound: got %s %s (%q), want LearnerNotCatchingUp for m-3", got.kind, got.member, got.reason)
+			}
+			st := computeStatus(obs, got)
+			stalled := condition(st, etcdv1alpha1.ConditionStalled)
+			progressing := condition(st, etcdv1alpha1.ConditionProgressing)
+			if stalled.Status != metav1.ConditionTrue || stalled.Reason != etcdv1alpha1.ReasonLearnerNotCatchingUp ||
+				progressing.Status != metav1.ConditionFalse {
+				t.Errorf("Stalled %s/%s, Progressing %s: want Stalled True LearnerNotCatchingUp and Progressing False", stalled.Status, stalled.Reason, progressing.Status)
+			}
+		})
 	}
 }

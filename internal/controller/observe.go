@@ -34,6 +34,11 @@ type observedCluster struct {
 	claims      []corev1.PersistentVolumeClaim
 	bootstrap   *corev1.ConfigMap // nil when it does not exist
 
+	// observedAt is when the observation began; zero (in unit tests that
+	// do not set it) disables the decisions that depend on how long
+	// something has lasted.
+	observedAt time.Time
+
 	// members is etcd's member list; nil when no member answered.
 	members []etcd.Member
 	// statuses holds each reachable member's own status, by pod name.
@@ -64,7 +69,7 @@ type observedCluster struct {
 // observe reads the StatefulSet, the member pods and, through the etcd
 // client, the member list and each member's status.
 func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alpha1.EtcdCluster) (*observedCluster, error) {
-	obs := &observedCluster{cluster: cluster, statuses: map[string]*etcd.MemberStatus{}}
+	obs := &observedCluster{cluster: cluster, statuses: map[string]*etcd.MemberStatus{}, observedAt: time.Now()}
 
 	var sts appsv1.StatefulSet
 	if found, err := r.getIfExists(ctx, cluster, resources.StatefulSetName(cluster), &sts); err != nil {

@@ -147,8 +147,8 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 // failed restore: nothing changes until a person acts.
 func stalledCondition(ph etcdv1alpha1.ClusterPhase, available metav1.Condition, plan step) metav1.Condition {
 	switch {
-	case plan.kind == stepHalted:
-		return newCondition(etcdv1alpha1.ConditionStalled, metav1.ConditionTrue, etcdv1alpha1.ReasonRolloutHalted, plan.reason)
+	case plan.waitsForPerson():
+		return newCondition(etcdv1alpha1.ConditionStalled, metav1.ConditionTrue, string(plan.kind), plan.reason)
 	case available.Reason == etcdv1alpha1.ReasonRestoreFailed:
 		return newCondition(etcdv1alpha1.ConditionStalled, metav1.ConditionTrue, etcdv1alpha1.ReasonRestoreFailed, available.Message)
 	case ph == etcdv1alpha1.PhaseQuorumLost:
@@ -345,9 +345,9 @@ func (h health) progressing(paused bool, plan step) metav1.Condition {
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonWaiting, plan.reason)
 	case h.neverFormed, h.creating:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, reasonCreating, "Creating the initial members")
-	case plan.kind == stepHalted:
+	case plan.waitsForPerson():
 		// As a Deployment past its progress deadline: not progressing.
-		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, etcdv1alpha1.ReasonRolloutHalted, plan.reason)
+		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionFalse, string(plan.kind), plan.reason)
 	case plan.kind != stepNone:
 		return newCondition(etcdv1alpha1.ConditionProgressing, metav1.ConditionTrue, string(plan.kind), plan.reason)
 	default:

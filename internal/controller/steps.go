@@ -11,25 +11,26 @@ type stepKind string
 
 const (
 	stepNone            stepKind = ""
-	stepWait            stepKind = "Wait"              // nothing safe to do now; reason says why
-	stepAddLearner      stepKind = "AddLearner"        // member add --learner, before its pod exists
-	stepRaiseReplicas   stepKind = "RaiseReplicas"     // start the pod of a member etcd already lists
-	stepPromote         stepKind = "Promote"           // a caught-up learner becomes a voter
-	stepMoveLeader      stepKind = "MoveLeader"        // before the leader is removed
-	stepRemoveMember    stepKind = "RemoveMember"      // member remove, before its pod goes
-	stepLowerReplicas   stepKind = "LowerReplicas"     // stop the pods of removed members
-	stepDeleteClaim     stepKind = "DeleteClaim"       // so a later scale-out starts clean
-	stepSeal            stepKind = "SealBootstrap"     // no member with empty data may start
-	stepReplace         stepKind = "ReplaceMember"     // remove a member that lost its data, to re-add it
-	stepRestartPod      stepKind = "RestartPod"        // a learner's pod waiting out a crash-loop backoff
-	stepRollMember      stepKind = "RestartMember"     // rolling update: restart one member on the new template
-	stepHalted          stepKind = "RolloutHalted"     // a restarted member did not come back; nothing is done
-	stepFinishRollout   stepKind = "FinishRollout"     // every member is updated: end the rolling update
-	stepEnableDowngrade stepKind = "EnableDowngrade"   // etcd's downgrade API, before a minor downgrade
-	stepDisarmAlarm     stepKind = "DisarmAlarm"       // NOSPACE, once every member's database fits its quota
-	stepError           stepKind = "ReconcileError"    // the pass failed; reason says why (status only)
-	stepWriteJoin       stepKind = "WriteJoinSettings" // an unstarted learner's join settings follow membership
-	stepNarrow          stepKind = "NarrowBootstrap"   // started members leave the list of those that may start empty
+	stepWait            stepKind = "Wait"                 // nothing safe to do now; reason says why
+	stepAddLearner      stepKind = "AddLearner"           // member add --learner, before its pod exists
+	stepRaiseReplicas   stepKind = "RaiseReplicas"        // start the pod of a member etcd already lists
+	stepPromote         stepKind = "Promote"              // a caught-up learner becomes a voter
+	stepMoveLeader      stepKind = "MoveLeader"           // before the leader is removed
+	stepRemoveMember    stepKind = "RemoveMember"         // member remove, before its pod goes
+	stepLowerReplicas   stepKind = "LowerReplicas"        // stop the pods of removed members
+	stepDeleteClaim     stepKind = "DeleteClaim"          // so a later scale-out starts clean
+	stepSeal            stepKind = "SealBootstrap"        // no member with empty data may start
+	stepReplace         stepKind = "ReplaceMember"        // remove a member that lost its data, to re-add it
+	stepRestartPod      stepKind = "RestartPod"           // a learner's pod waiting out a crash-loop backoff
+	stepRollMember      stepKind = "RestartMember"        // rolling update: restart one member on the new template
+	stepHalted          stepKind = "RolloutHalted"        // a restarted member did not come back; nothing is done
+	stepLearnerStuck    stepKind = "LearnerNotCatchingUp" // a learner has not caught up within learnerCatchUpBound; nothing is done
+	stepFinishRollout   stepKind = "FinishRollout"        // every member is updated: end the rolling update
+	stepEnableDowngrade stepKind = "EnableDowngrade"      // etcd's downgrade API, before a minor downgrade
+	stepDisarmAlarm     stepKind = "DisarmAlarm"          // NOSPACE, once every member's database fits its quota
+	stepError           stepKind = "ReconcileError"       // the pass failed; reason says why (status only)
+	stepWriteJoin       stepKind = "WriteJoinSettings"    // an unstarted learner's join settings follow membership
+	stepNarrow          stepKind = "NarrowBootstrap"      // started members leave the list of those that may start empty
 
 	// Steps of the Kubernetes objects around the members.
 	stepApplyServices  stepKind = "ApplyServices"     // the peer and client Services and the disruption budget
@@ -56,7 +57,13 @@ type step struct {
 
 // acts says whether the step changes anything.
 func (s step) acts() bool {
-	return s.kind != stepNone && s.kind != stepWait && s.kind != stepHalted && s.kind != stepError
+	return s.kind != stepNone && s.kind != stepWait && !s.waitsForPerson() && s.kind != stepError
+}
+
+// waitsForPerson says whether the operator stopped a change it cannot
+// finish by itself: a halted rollout, a learner that does not catch up.
+func (s step) waitsForPerson() bool {
+	return s.kind == stepHalted || s.kind == stepLearnerStuck
 }
 
 // watched says whether the step writes an object the reconciler watches
