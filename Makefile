@@ -340,6 +340,11 @@ load-e2e-images: prereqs-cluster $(E2E_IMAGES) ## Import the older etcd releases
 
 # A failed history check leaves its files here.
 E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-artifacts
+E2E_TIMEOUT ?= 75m
+# The soak's length in minutes and its seed (empty: one from the clock,
+# printed); test-e2e runs it for 3m unless told.
+DURATION ?= 60m
+SEED ?=
 .PHONY: test-e2e
 test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
 	$(CLUSTER_ENV) hack/localcluster/prometheus.sh
@@ -347,10 +352,15 @@ test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KU
 		ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images tag --force "$$src" "$$src-next" >/dev/null
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl HELM=$(HELM) E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
 		$(CLUSTER_ENV) E2E_CLUSTER_RESTART=$(CURDIR)/hack/localcluster/restart.sh E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
+		SOAK_DURATION=$(SOAK_DURATION) SOAK_SEED=$(SOAK_SEED) \
 		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
-		go test ./test/e2e/ -v -count=1 -timeout 75m \
+		go test ./test/e2e/ -v -count=1 -timeout $(E2E_TIMEOUT) \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
+
+.PHONY: soak
+soak: ## Run the soak on the local cluster: random actions and faults, each step's history checked (DURATION=60m SEED=n reproduces a run).
+	$(MAKE) test-e2e LABELS=soak E2E_TIMEOUT=$$(( $(patsubst %m,%,$(DURATION)) + 30 ))m SOAK_DURATION=$(DURATION) SOAK_SEED=$(SEED)
 
 .PHONY: bench
 bench: prereqs-cluster ## Print create and scale times with a per-member breakdown (median of 3) on the local cluster, beside the same pods without membership as the floor.

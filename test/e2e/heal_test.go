@@ -120,7 +120,9 @@ func waitSealed(cluster *etcdv1alpha1.EtcdCluster) {
 // memberIDs maps member names to their etcd IDs, as etcd lists them.
 func memberIDs(cluster *etcdv1alpha1.EtcdCluster) map[string]uint64 {
 	GinkgoHelper()
-	cli := etcdClient(cluster, values(memberEndpoints(cluster))...)
+	cli, err := newEtcdClient(ctx, cluster, values(memberEndpoints(cluster)))
+	Expect(err).NotTo(HaveOccurred())
+	defer cli.Close()
 	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	list, err := cli.MemberList(callCtx)
