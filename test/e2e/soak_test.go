@@ -304,4 +304,3 @@ func envInt(name string, fallback int64) int64 {
 	Expect(err).NotTo(HaveOccurred(), "%s=%q", name, v)
 	return n
 }
-
