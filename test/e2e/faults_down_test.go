@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os/exec"
 	"time"
 
@@ -71,7 +72,9 @@ var _ = Describe("Every member of an emptyDir cluster losing its data", Label("f
 			for _, ep := range memberEndpoints(cluster) {
 				cli, err := newEtcdClient(ctx, cluster, []string{ep})
 				g.Expect(err).NotTo(HaveOccurred())
-				_, err = cli.MemberList(ctx)
+				callCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				_, err = cli.MemberList(callCtx)
+				cancel()
 				cli.Close()
 				g.Expect(err).To(HaveOccurred(), "a member serves: an empty cluster was started over the lost one")
 			}
