@@ -213,7 +213,14 @@ func planLearner(obs *observedCluster, m membership, ordinals []string) (step, b
 				// would wait out the backoff before reading them again.
 				return step{kind: stepRestartPod, member: name, reason: fmt.Sprintf("restarting the pod of learner %s, which waits out a crash-loop backoff", name)}, true
 			}
-			return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for learner %s to start", name)}, true
+			if mem.Name != "" {
+				return boundLearnerWait(obs, name, fmt.Sprintf("waiting for learner %s, which started, to answer", name)), true
+			}
+			return boundLearnerWait(obs, name, fmt.Sprintf("waiting for learner %s to start", name)), true
+		}
+		if lag, ok := restartLag(obs, m, name); !ok || lag > maxRestartLag {
+			// etcd refuses to promote a learner far behind the leader.
+			return boundLearnerWait(obs, name, fmt.Sprintf("waiting for learner %s to catch up with the leader (%d entries behind)", name, lag)), true
 		}
 		if err := preflightVoterChange(m, +1); err != nil {
 			return step{kind: stepWait, member: name, reason: err.Error()}, true
@@ -221,6 +228,30 @@ func planLearner(obs *observedCluster, m membership, ordinals []string) (step, b
 		return step{kind: stepPromote, member: name, id: mem.ID, reason: fmt.Sprintf("promoting learner %s", name)}, true
 	}
 	return step{}, false
+}
+
+// learnerCatchUpBound is how long a learner may take, from its pod's
+// creation, to start and catch up before status says it does not: on a
+// healthy cluster that is seconds, or minutes for a database of gigabytes.
+const learnerCatchUpBound = 5 * time.Minute
+
+// boundLearnerWait is a wait for a learner, which becomes
+// LearnerNotCatchingUp once the learner's pod is older than the bound:
+// nothing changes (no second learner either, since a learner is promoted
+// before anything else is added), but status says a person should look.
+func boundLearnerWait(obs *observedCluster, name, waiting string) step {
+	pod := memberPod(obs, name)
+	if pod == nil || obs.observedAt.IsZero() {
+		return step{kind: stepWait, member: name, reason: waiting}
+	}
+	age := obs.observedAt.Sub(pod.CreationTimestamp.Time)
+	if age < learnerCatchUpBound {
+		return step{kind: stepWait, member: name, reason: waiting}
+	}
+	return step{kind: stepLearnerStuck, member: name, reason: fmt.Sprintf(
+		"learner %s has not caught up %s after its pod was created (%s); it is not promoted and no other member is added: "+
+			"look at its logs, its network to the other members and its disk, or lower spec.size to remove it",
+		name, age.Round(time.Second), waiting)}
 }
 
 // joinSettingsCurrent says whether the bootstrap settings let the learner
