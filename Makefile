@@ -27,6 +27,8 @@ LOCAL_PATH_PROVISIONER_VERSION := $(call tool_version,hack/tools/local-path-prov
 VERSITYGW_VERSION := $(call tool_version,hack/tools/versitygw/go.mod,github.com/versity/versitygw)
 GOLANGCI_LINT_VERSION := $(call tool_version,hack/tools/golangci-lint/go.mod,github.com/golangci/golangci-lint/v2)
 HELM_VERSION := $(call tool_version,hack/tools/helm/go.mod,helm.sh/helm/v4)
+# The Ginkgo CLI runs the e2e specs on two processes.
+GINKGO_VERSION := $(call tool_version,hack/tools/ginkgo/go.mod,github.com/onsi/ginkgo/v2)
 
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 COREDNS := $(LOCALBIN)/coredns-$(COREDNS_VERSION)
@@ -34,6 +36,7 @@ LOCAL_PATH_PROVISIONER := $(LOCALBIN)/local-path-provisioner-$(LOCAL_PATH_PROVIS
 VERSITYGW := $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 GOLANGCI_LINT := $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM := $(LOCALBIN)/helm-$(HELM_VERSION)/helm
+GINKGO := $(LOCALBIN)/ginkgo-$(GINKGO_VERSION)/ginkgo
 # Fake nodes and pod lifecycle for the scale bench.
 KWOK_VERSION := $(call tool_version,hack/tools/kwok/go.mod,sigs.k8s.io/kwok)
 KWOK := $(LOCALBIN)/kwok-$(KWOK_VERSION)/kwok
@@ -100,7 +103,7 @@ vet: ## Run go vet.
 .PHONY: tidy
 tidy: ## Tidy the operator's and the tools' go.mod files.
 	go mod tidy
-	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/tools/helm hack/tools/prometheus hack/tools/kwok hack/localcluster; do (cd $$d && go mod tidy); done
+	for d in hack/tools hack/tools/kubernetes hack/tools/etcd hack/tools/etcd-3.5 hack/tools/etcd-3.6-previous hack/tools/coredns hack/tools/local-path-provisioner hack/tools/versitygw hack/tools/golangci-lint hack/tools/helm hack/tools/prometheus hack/tools/kwok hack/tools/ginkgo hack/localcluster; do (cd $$d && go mod tidy); done
 
 .PHONY: render
 render: manifests $(KUBE_BIN)/kubectl ## Render the install manifest (CRDs, RBAC, manager) into dist/install.yaml.
@@ -175,6 +178,9 @@ $(GOLANGCI_LINT):
 # Helm reports the release it was built from, as its own Makefile sets it.
 $(HELM):
 	hack/build-tool.sh hack/tools/helm helm.sh/helm/v4/cmd/helm $@ "-X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)"
+
+$(GINKGO):
+	hack/build-tool.sh hack/tools/ginkgo github.com/onsi/ginkgo/v2/ginkgo $@
 
 $(CONTROLLER_GEN):
 	hack/build-tool.sh hack/tools sigs.k8s.io/controller-tools/cmd/controller-gen $@
@@ -341,12 +347,16 @@ load-e2e-images: prereqs-cluster $(E2E_IMAGES) ## Import the older etcd releases
 # A failed history check leaves its files here.
 E2E_ARTIFACTS ?= $(CURDIR)/bin/e2e-artifacts
 E2E_TIMEOUT ?= 75m
+# Specs run on this many processes; those marked Serial (they stop the
+# operator, cordon the node or restart the control plane) run alone at the
+# end.
+E2E_PROCS ?= 2
 # The soak's length in minutes and its seed (empty: one from the clock,
 # printed); test-e2e runs it for 3m unless told.
 DURATION ?= 60m
 SEED ?=
 .PHONY: test-e2e
-test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) $(GINKGO) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
 	$(CLUSTER_ENV) hack/localcluster/prometheus.sh
 	src=$$(ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images ls -q | grep -E '(^|/)$(IMG)$$' | head -1); \
 		ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images tag --force "$$src" "$$src-next" >/dev/null
@@ -355,8 +365,7 @@ test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KU
 		SOAK_DURATION=$(SOAK_DURATION) SOAK_SEED=$(SOAK_SEED) \
 		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
-		go test ./test/e2e/ -v -count=1 -timeout $(E2E_TIMEOUT) \
-		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
+		$(GINKGO) -p --procs=$(E2E_PROCS) -v --timeout=$(E2E_TIMEOUT) $(if $(LABELS),--label-filter="$(LABELS)") ./test/e2e
 
 .PHONY: soak
 soak: ## Run the soak on the local cluster: random actions and faults, each step's history checked (DURATION=60m SEED=n reproduces a run).

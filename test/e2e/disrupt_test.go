@@ -13,7 +13,7 @@ import (
 	"github.com/quorum-operator/quorum/internal/failpoint"
 )
 
-var _ = Describe("The operator stopped in the middle of a membership change", Label("disruptive"), func() {
+var _ = Describe("The operator stopped in the middle of a membership change", Label("disruptive"), Serial, func() {
 	It("converges when it starts again: right after member add, and right after member remove", func() {
 		ns := newNamespace()
 		cluster := createCluster(ns, "disrupt", 3)

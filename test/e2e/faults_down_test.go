@@ -82,7 +82,7 @@ var _ = Describe("Every member of an emptyDir cluster losing its data", Label("f
 	})
 })
 
-var _ = Describe("A member that dies while the operator is down", Label("faults"), func() {
+var _ = Describe("A member that dies while the operator is down", Label("faults"), Serial, func() {
 	It("is replaced once the operator is back, and the others keep serving meanwhile", func() {
 		ns := newNamespace()
 		cluster := createClusterSpec(ns, "orphan", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,

@@ -25,7 +25,7 @@ import (
 
 // Faults of the node and of the control plane, and user actions that meet
 // faults (issue #15, items 10, 12, 13).
-var _ = Describe("Draining the node of every member through the eviction API", Label("faults"), func() {
+var _ = Describe("Draining the node of every member through the eviction API", Label("faults"), Serial, func() {
 	It("evicts one member at a time: the PodDisruptionBudget refuses the second until the first is back", func() {
 		ns := newNamespace()
 		cluster := createCluster(ns, "drain", 3)
@@ -122,7 +122,7 @@ var _ = Describe("A backup that meets a fault", Label("faults"), func() {
 	})
 })
 
-var _ = Describe("The control plane and the node restarting", Label("faults"), func() {
+var _ = Describe("The control plane and the node restarting", Label("faults"), Serial, func() {
 	It("leave a scale-out to converge after a 30 s API server outage, and members come back with their data after a runtime and kubelet restart", func() {
 		restart := os.Getenv("E2E_CLUSTER_RESTART")
 		Expect(restart).NotTo(BeEmpty(), "E2E_CLUSTER_RESTART names hack/localcluster/restart.sh (make test-e2e sets it)")

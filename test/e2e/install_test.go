@@ -35,7 +35,7 @@ const (
 // the chart's operator to the spec's namespace would not stop the suite's,
 // which watches all of them. Its leader-election Lease is in its own
 // namespace, so it would not hold the chart's operator back either.
-var _ = Describe("Installing with Helm", Label("install"), func() {
+var _ = Describe("Installing with Helm", Label("install"), Serial, func() {
 	It("runs the operator from the chart, upgrades it without restarting a member, and uninstalls it leaving the CRDs, clusters and data", func() {
 		helm := envOr("HELM", "")
 		Expect(helm).NotTo(BeEmpty(), "HELM must name the helm binary: run through 'make test-e2e'")
@@ -112,7 +112,7 @@ var _ = Describe("Installing with Helm", Label("install"), func() {
 	})
 })
 
-var _ = Describe("Installing with Helm, confined to a namespace", Label("install"), func() {
+var _ = Describe("Installing with Helm, confined to a namespace", Label("install"), Serial, func() {
 	It("acts on a cluster in its watched namespace, leaves one outside it alone, and holds no rights there", func() {
 		helm := envOr("HELM", "")
 		Expect(helm).NotTo(BeEmpty(), "HELM must name the helm binary: run through 'make test-e2e'")

@@ -16,7 +16,7 @@ import (
 // The operator installed from the release manifest, then upgraded in place
 // to another image, as a platform team would roll a new release: the
 // members must not notice.
-var _ = Describe("Installing with the manifest", Label("install"), func() {
+var _ = Describe("Installing with the manifest", Label("install"), Serial, func() {
 	It("runs the operator from dist/install.yaml and upgrades it to a new image without restarting a member", func() {
 		manifest := envOr("E2E_INSTALL_MANIFEST", "")
 		nextImage := envOr("E2E_OPERATOR_NEXT_IMAGE", "")

@@ -36,7 +36,7 @@ const (
 	slack = 5 * time.Second
 )
 
-var _ = Describe("Alerts in a real Prometheus", Label("monitoring"), Ordered, func() {
+var _ = Describe("Alerts in a real Prometheus", Label("monitoring"), Ordered, Serial, func() {
 	var prom *prometheus
 
 	BeforeAll(func() {

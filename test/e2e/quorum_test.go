@@ -16,7 +16,7 @@ import (
 	"github.com/quorum-operator/quorum/internal/resources"
 )
 
-var _ = Describe("A cluster that loses quorum", Label("quorum"), func() {
+var _ = Describe("A cluster that loses quorum", Label("quorum"), Serial, func() {
 	It("is reported clearly, nothing is done to it, and it recovers when its members return", func() {
 		ns := newNamespace()
 		cluster := createCluster(ns, "quorum", 3)

@@ -66,7 +66,7 @@ func waitMembers(c *etcdv1alpha1.EtcdCluster, size int) {
 		g.Expect(k8sClient.List(ctx, &pods, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
 		g.Expect(pods.Items).To(HaveLen(size))
 		var claims corev1.PersistentVolumeClaimList
-		g.Expect(k8sClient.List(ctx, &claims, client.InNamespace(c.Namespace))).To(Succeed())
+		g.Expect(k8sClient.List(ctx, &claims, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
 		if c.Spec.Storage != nil && c.Spec.Storage.EmptyDir != nil {
 			g.Expect(claims.Items).To(BeEmpty())
 		} else {

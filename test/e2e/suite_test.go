@@ -42,7 +42,16 @@ func TestE2E(t *testing.T) {
 	RunSpecs(t, "Quorum e2e")
 }
 
-var _ = BeforeSuite(func() {
+// The suite runs on several processes (make test-e2e: ginkgo -p): the
+// first deploys the operator, then every process makes its client.
+var _ = SynchronizedBeforeSuite(func() {
+	connect()
+	deployOperator()
+}, func() {
+	connect()
+})
+
+func connect() {
 	ctx = context.Background()
 	cfg, err := ctrl.GetConfig()
 	Expect(err).NotTo(HaveOccurred(), "KUBECONFIG must name a cluster")
@@ -51,7 +60,9 @@ var _ = BeforeSuite(func() {
 	Expect(etcdv1alpha1.AddToScheme(scheme)).To(Succeed())
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+}
 
+func deployOperator() {
 	By("deploying the operator from config/default")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	Expect(err).NotTo(HaveOccurred())
@@ -72,4 +83,4 @@ var _ = BeforeSuite(func() {
 	status := exec.Command(kubectl, "-n", operatorNamespace, "rollout", "status", "deployment/"+operatorDeployment, "--timeout=180s")
 	out, err = status.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "kubectl rollout status: %s", out)
-})
+}
