@@ -344,7 +344,7 @@ test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KU
 	src=$$(ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images ls -q | grep -E '(^|/)$(IMG)$$' | head -1); \
 		ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images tag --force "$$src" "$$src-next" >/dev/null
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl HELM=$(HELM) E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
-		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) \
+		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) KWOK=$(KWOK) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
 		go test ./test/e2e/ -v -count=1 -timeout 40m \
 		-ginkgo.v $(if $(LABELS),-ginkgo.label-filter="$(LABELS)")
