@@ -587,10 +587,12 @@ type MemberStatus struct {
 // spec field that feeds the member pod template (resources.PodTemplate and
 // addMemberTLS) restarts members when it changes: version (the default
 // image, and the TLS setting names), image, resources, options (etcd's
-// environment) and podTemplate (labels, annotations, affinity,
-// tolerations, nodeSelector, priorityClassName). Those are refused when
-// the old or the new size is 2 or less. The other fields that reach the
-// template cannot change at all: storage, bootstrap, tls and
+// environment and extraArgs) and podTemplate (labels, annotations,
+// affinity, memberSpread, topologySpreadConstraints, tolerations,
+// nodeSelector, priorityClassName, imagePullSecrets). Those are refused
+// when the old or the new size is 2 or less. The other fields that reach
+// the template cannot change at all: storage (its size may grow, which
+// reaches the claims, not the template), bootstrap, tls and
 // tls.secrets.member. size, paused, deletionPolicy and
 // tls.secrets.operatorClient do not reach it and stay editable.
 //
