@@ -36,7 +36,11 @@ func startKwok() {
 	Expect(err).NotTo(HaveOccurred())
 	port := l.Addr().(*net.TCPAddr).Port
 	Expect(l.Close()).To(Succeed())
+	// The config adds node leases, the heartbeat the local cluster's node
+	// lifecycle controller reads. Checked against envtest with
+	// kube-scheduler: the fake node turns Ready, its lease is renewed.
 	cmd := exec.Command(bin, "--kubeconfig="+os.Getenv("KUBECONFIG"),
+		"--config="+filepath.Join(root, "test", "e2e", "testdata", "kwok.yaml"),
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--cidr=10.251.0.0/24", "--node-ip=10.251.0.254", fmt.Sprintf("--server-address=127.0.0.1:%d", port))
 	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
@@ -48,12 +52,14 @@ func startKwok() {
 }
 
 // addFakeNode registers a second node, tainted so that only pods that
-// tolerate fakeNodeTaint go there, and waits until kwok has it Ready.
-func addFakeNode() string {
+// tolerate fakeNodeTaint go there, and waits until kwok has it Ready. It
+// carries the hostname label a kubelet would set: without it the
+// scheduler ignores the node in hostname anti-affinity.
+func addFakeNode(name string) string {
 	GinkgoHelper()
 	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "quorum-e2e-fake-",
-			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"}, Labels: map[string]string{"type": "kwok"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
+			Labels: map[string]string{"type": "kwok", "kubernetes.io/hostname": name}},
 		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: fakeNodeTaint, Value: "true", Effect: corev1.TaintEffectNoSchedule}}},
 	}
 	Expect(k8sClient.Create(ctx, node)).To(Succeed())
@@ -71,9 +77,9 @@ func addFakeNode() string {
 
 var _ = Describe("Member placement", Label("placement"), func() {
 	It("leaves a third member Pending on two nodes with memberSpread Required, and status gives the scheduler's reason", func() {
-		startKwok()
-		fake := addFakeNode()
 		ns := newNamespace()
+		startKwok()
+		fake := addFakeNode("fake-" + ns)
 		cluster := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "spread", Namespace: ns},
 			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,
 				// No claims: local-path cannot provision on a fake node.
