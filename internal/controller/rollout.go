@@ -49,8 +49,8 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	c, sts := obs.cluster, obs.statefulSet
 	// A cluster whose spec names no member spread keeps the one its
 	// StatefulSet was created with (None from an operator before the field).
-	spread := resources.WithMemberSpread(c, resources.EffectiveMemberSpread(c, sts))
-	template, hash := resources.MemberTemplate(spread, obs.trustedCA, r.ToolImage)
+	placed := resources.WithMemberSpread(c, resources.EffectiveMemberSpread(c, sts))
+	template, hash := resources.MemberTemplate(placed, obs.trustedCA, r.ToolImage)
 	creating := resources.IsCreating(obs.bootstrap)
 	if creating {
 		resources.KeepRestore(&sts.Spec.Template, &template)
