@@ -356,14 +356,14 @@ E2E_PROCS ?= 2
 DURATION ?= 60m
 SEED ?=
 .PHONY: test-e2e
-test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) $(GINKGO) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
+test-e2e: prereqs-cluster manifests chart render load-image load-e2e-images $(KUBE_BIN)/kubectl $(HELM) $(PROMETHEUS) $(GINKGO) $(KWOK) ## Run the e2e suite on the local cluster ('make cluster-up' first); LABELS=basic runs a slice.
 	$(CLUSTER_ENV) hack/localcluster/prometheus.sh
 	src=$$(ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images ls -q | grep -E '(^|/)$(IMG)$$' | head -1); \
 		ctr --address $(CLUSTER_DIR)/containerd/containerd.sock -n k8s.io images tag --force "$$src" "$$src-next" >/dev/null
 	KUBECONFIG=$(KUBECONFIG_LOCAL) KUBECTL=$(KUBE_BIN)/kubectl HELM=$(HELM) E2E_ETCD_VERSION=$(ETCD_VERSION:v%=%) $(LOCAL_S3) \
 		$(CLUSTER_ENV) E2E_CLUSTER_RESTART=$(CURDIR)/hack/localcluster/restart.sh E2E_ARTIFACTS=$(E2E_ARTIFACTS) \
 		SOAK_DURATION=$(SOAK_DURATION) SOAK_SEED=$(SOAK_SEED) \
-		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) \
+		E2E_INSTALL_MANIFEST=$(CURDIR)/dist/install.yaml E2E_OPERATOR_NEXT_IMAGE=$(NEXT_IMG) KWOK=$(KWOK) \
 		E2E_ETCD_PREVIOUS_MINOR=$(ETCD_PREVIOUS_MINOR_VERSION:v%=%) E2E_ETCD_PREVIOUS_PATCH=$(ETCD_PREVIOUS_PATCH_VERSION:v%=%) \
 		$(GINKGO) -p --procs=$(E2E_PROCS) -v --timeout=$(E2E_TIMEOUT) $(if $(LABELS),--label-filter="$(LABELS)") ./test/e2e
 

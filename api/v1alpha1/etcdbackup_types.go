@@ -17,6 +17,12 @@ type EtcdBackupSpec struct {
 
 	// Destination is where the snapshot is written.
 	Destination BackupDestination `json:"destination"`
+
+	// Job sets the pods of the Jobs that take and delete the snapshot:
+	// image pull secrets, resources, tolerations, node selector, priority.
+	//
+	// +optional
+	Job *BackupJobTemplate `json:"job,omitempty"`
 }
 
 // BackupDestination is exactly one of an S3-compatible bucket or a

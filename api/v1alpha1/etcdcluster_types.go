@@ -51,12 +51,13 @@ type EtcdClusterSpec struct {
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image,omitempty"`
 
-	// Storage says where members keep their data. It cannot be changed
-	// after creation: moving data between volumes is a member replacement,
-	// not an edit.
+	// Storage says where members keep their data. Only size may change
+	// after creation, and only grow: the operator then expands each
+	// member's claim where its StorageClass allows expansion. Anything
+	// else would move data between volumes, a member replacement, not an
+	// edit.
 	//
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storage cannot be changed after creation"
 	Storage *StorageSpec `json:"storage,omitempty"`
 
 	// Resources are the compute resources of the etcd container.
@@ -256,6 +257,9 @@ const (
 // an emptyDir whose data is lost when its pod goes.
 //
 // +kubebuilder:validation:XValidation:rule="!(has(self.emptyDir) && (has(self.storageClassName) || has(self.size)))",message="emptyDir cannot be combined with storageClassName or size"
+// +kubebuilder:validation:XValidation:rule="has(self.emptyDir) == has(oldSelf.emptyDir) && (!has(self.emptyDir) || self.emptyDir == oldSelf.emptyDir)",message="storage.emptyDir cannot be added, removed or changed after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName cannot be changed after creation: moving data to another class is a member replacement"
+// +kubebuilder:validation:XValidation:rule="quantity(has(self.size) ? string(self.size) : '1Gi').compareTo(quantity(has(oldSelf.size) ? string(oldSelf.size) : '1Gi')) >= 0",message="storage.size cannot shrink: a volume cannot be made smaller under its data; it may only grow"
 type StorageSpec struct {
 	// StorageClassName is the class of each member's claim; empty means the
 	// cluster's default class.
@@ -264,6 +268,10 @@ type StorageSpec struct {
 	StorageClassName *string `json:"storageClassName,omitempty"`
 
 	// Size is the capacity requested for each member's claim (default 1Gi).
+	// It may grow after creation: the operator expands each member's claim
+	// when its StorageClass has allowVolumeExpansion, and otherwise says
+	// in the StorageResized condition why it cannot (nothing else
+	// changes). It cannot shrink.
 	//
 	// +optional
 	Size *resource.Quantity `json:"size,omitempty"`
@@ -287,10 +295,41 @@ type PodTemplate struct {
 	// +optional
 	Annotations map[string]string `json:"annotations,omitempty"`
 
-	// Affinity of member pods.
+	// Affinity of member pods. Its podAntiAffinity, when set, replaces the
+	// one memberSpread adds; its nodeAffinity and podAffinity are kept
+	// alongside it.
 	//
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// MemberSpread keeps members off each other's nodes: Required (no two
+	// on one node), Preferred (avoided where the scheduler can) or None.
+	// Required and Preferred also spread members across zones where they
+	// can. Unset, a cluster created by this operator version gets Required
+	// (recorded on its StatefulSet), and a cluster created by an earlier
+	// one keeps the None it ran with, so an operator upgrade restarts no
+	// member. Set None on a one-node Kubernetes. See docs/operations.md,
+	// Placement.
+	//
+	// +optional
+	MemberSpread MemberSpread `json:"memberSpread,omitempty"`
+
+	// TopologySpreadConstraints of member pods. When set they replace the
+	// zone spread memberSpread adds; select the members with the label
+	// etcd.quorum.dev/cluster=<name>.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+
+	// ImagePullSecrets of member pods: they pull the etcd image and, in a
+	// cluster restored from a backup, the operator's image of the restore
+	// init container.
+	//
+	// +optional
+	// +listType=atomic
+	ImagePullSecrets []corev1.LocalObjectReference `json:"imagePullSecrets,omitempty"`
 
 	// Tolerations of member pods.
 	//
@@ -347,6 +386,17 @@ type EtcdOptions struct {
 	// +kubebuilder:validation:Minimum=50
 	// +kubebuilder:validation:Maximum=50000
 	ElectionTimeoutMillis *int32 `json:"electionTimeoutMillis,omitempty"`
+
+	// ExtraArgs are other etcd flags, each as --name=value, passed to
+	// etcd in this order. Flags the operator sets itself are refused (see
+	// EtcdFlag). Editing them rolls the members one at a time; a flag etcd
+	// does not know stops the first restarted member, which halts the
+	// rollout.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	ExtraArgs []EtcdFlag `json:"extraArgs,omitempty"`
 }
 
 // ClusterPhase is a one-word summary of the cluster for people; automation
@@ -537,10 +587,12 @@ type MemberStatus struct {
 // spec field that feeds the member pod template (resources.PodTemplate and
 // addMemberTLS) restarts members when it changes: version (the default
 // image, and the TLS setting names), image, resources, options (etcd's
-// environment) and podTemplate (labels, annotations, affinity,
-// tolerations, nodeSelector, priorityClassName). Those are refused when
-// the old or the new size is 2 or less. The other fields that reach the
-// template cannot change at all: storage, bootstrap, tls and
+// environment and extraArgs) and podTemplate (labels, annotations,
+// affinity, memberSpread, topologySpreadConstraints, tolerations,
+// nodeSelector, priorityClassName, imagePullSecrets). Those are refused
+// when the old or the new size is 2 or less. The other fields that reach
+// the template cannot change at all: storage (its size may grow, which
+// reaches the claims, not the template), bootstrap, tls and
 // tls.secrets.member. size, paused, deletionPolicy and
 // tls.secrets.operatorClient do not reach it and stay editable.
 //

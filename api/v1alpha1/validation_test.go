@@ -148,9 +148,9 @@ var _ = Describe("EtcdCluster CRD", func() {
 			Expect(k8sClient.Update(ctx, cluster)).To(Succeed())
 		})
 
-		It("refuses a storage change", func() {
-			cluster.Spec.Storage.Size = ptr.To(resource.MustParse("2Gi"))
-			expectInvalid(k8sClient.Update(ctx, cluster), "storage cannot be changed after creation")
+		It("refuses a storage change other than growth", func() {
+			cluster.Spec.Storage.StorageClassName = ptr.To("fast")
+			expectInvalid(k8sClient.Update(ctx, cluster), "storage.storageClassName cannot be changed after creation")
 		})
 
 		It("refuses removing the storage", func() {

@@ -38,7 +38,7 @@ create() { # NAME SIZE
 apiVersion: etcd.quorum.dev/v1alpha1
 kind: EtcdCluster
 metadata: {name: $1}
-spec: {size: $2, version: "$VERSION", storage: {emptyDir: {}}}
+spec: {size: $2, version: "$VERSION", storage: {emptyDir: {}}, podTemplate: {memberSpread: None}} # one node
 EOF
 }
 

@@ -189,6 +189,7 @@ func (r *EtcdClusterReconciler) act(ctx context.Context, obs *observedCluster) (
 		waitForCertificates,
 		r.ensureCreated,
 		r.ensureTemplate,
+		r.ensureClaimSize,
 	} {
 		s, err := ensure(ctx, obs)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,7 +33,10 @@ type observedCluster struct {
 	statefulSet *appsv1.StatefulSet // nil when it does not exist
 	pods        []corev1.Pod        // member pods, by ordinal
 	claims      []corev1.PersistentVolumeClaim
-	bootstrap   *corev1.ConfigMap // nil when it does not exist
+	// storageClasses are the classes of claims smaller than the spec asks
+	// (nil for one that does not exist); empty otherwise.
+	storageClasses map[string]*storagev1.StorageClass
+	bootstrap      *corev1.ConfigMap // nil when it does not exist
 
 	// observedAt is when the observation began; zero (in unit tests that
 	// do not set it) disables the decisions that depend on how long
@@ -103,6 +107,9 @@ func (r *EtcdClusterReconciler) observe(ctx context.Context, cluster *etcdv1alph
 		return nil, fmt.Errorf("list member claims: %w", err)
 	}
 	obs.claims = claims.Items
+	if err := r.observeStorageClasses(ctx, obs); err != nil {
+		return nil, err
+	}
 
 	if err := r.observeTLS(ctx, obs); err != nil {
 		return nil, err

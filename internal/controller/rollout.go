@@ -47,7 +47,10 @@ var failedWaitingReasons = map[string]bool{
 // restarts the members one at a time.
 func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observedCluster) (step, error) {
 	c, sts := obs.cluster, obs.statefulSet
-	template, hash := resources.MemberTemplate(c, obs.trustedCA, r.ToolImage)
+	// A cluster whose spec names no member spread keeps the one its
+	// StatefulSet was created with (None from an operator before the field).
+	placed := resources.WithMemberSpread(c, resources.EffectiveMemberSpread(c, sts))
+	template, hash := resources.MemberTemplate(placed, obs.trustedCA, r.ToolImage)
 	creating := resources.IsCreating(obs.bootstrap)
 	if creating {
 		resources.KeepRestore(&sts.Spec.Template, &template)

@@ -41,6 +41,7 @@ const (
 	stepCADropOld      stepKind = "RotateCADropOld"   // CA rotation: the old CA is no longer trusted
 	stepCreate         stepKind = "CreateMembers"     // a new cluster's bootstrap settings and StatefulSet
 	stepUpdateTemplate stepKind = "UpdateTemplate"    // the StatefulSet's pod template follows the spec
+	stepExpandClaims   stepKind = "ExpandClaims"      // member claims raised to spec.storage.size
 )
 
 // step is the planned change: what, to which member, and why.

@@ -19,7 +19,7 @@ var allStepKinds = []string{
 	string(stepRemoveMember), string(stepLowerReplicas), string(stepDeleteClaim), string(stepSeal),
 	string(stepReplace), string(stepRestartPod), string(stepRollMember), string(stepFinishRollout),
 	string(stepEnableDowngrade), string(stepDisarmAlarm), string(stepWriteJoin), string(stepNarrow),
-	string(stepApplyServices), string(stepIssueCA), string(stepIssueLeaves), string(stepCATrustBoth),
+	string(stepApplyServices), string(stepExpandClaims), string(stepIssueCA), string(stepIssueLeaves), string(stepCATrustBoth),
 	string(stepCASwitch), string(stepCADropOld), string(stepCreate), string(stepUpdateTemplate),
 }
 

@@ -125,6 +125,7 @@ func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image, mode string) *batch
 	}
 	container.Args = args
 	pod.Containers = []corev1.Container{container}
+	applyJobTemplate(&pod, b.Spec.Job)
 
 	// Not the cluster's own label: the cluster's reconciler takes pods with
 	// it for members.

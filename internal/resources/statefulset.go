@@ -67,7 +67,7 @@ func StatefulSet(c *etcdv1alpha1.EtcdCluster, replicas int32, trustedCA []byte, 
 			Template:                             template,
 		},
 	}
-	sts.Annotations = map[string]string{AnnotationTemplateHash: hash}
+	sts.Annotations = map[string]string{AnnotationTemplateHash: hash, AnnotationMemberSpread: string(CreationMemberSpread(c))}
 	if claim := dataClaim(c); claim != nil {
 		sts.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{*claim}
 	}
@@ -193,11 +193,12 @@ func PodTemplate(c *etcdv1alpha1.EtcdCluster, trustedCA []byte) corev1.PodTempla
 			}
 		}
 		maps.Copy(annotations, t.Annotations)
-		spec.Affinity = t.Affinity
 		spec.Tolerations = t.Tolerations
 		spec.NodeSelector = t.NodeSelector
 		spec.PriorityClassName = t.PriorityClassName
+		spec.ImagePullSecrets = t.ImagePullSecrets
 	}
+	placeMembers(&spec, c)
 	if c.Spec.TLS != nil {
 		annotations[AnnotationTrustedCA] = TrustedCAHash(trustedCA)
 	}
@@ -234,6 +235,7 @@ func etcdContainer(c *etcdv1alpha1.EtcdCluster) corev1.Container {
 		Name:    "etcd",
 		Image:   Image(c),
 		Command: []string{"/usr/local/bin/etcd"},
+		Args:    extraArgs(c.Spec.Options),
 		Env:     env,
 		EnvFrom: []corev1.EnvFromSource{{
 			ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: ConfigMapName(c)}},

@@ -127,7 +127,7 @@ var _ = Describe("An EtcdBackup", Label("backup"), func() {
 		location := &etcdv1alpha1.S3Snapshot{S3Location: *s3Destination(bucket, "s3-credentials").S3, Key: ns + "/source/good.db"}
 		wrong := "0000000000000000000000000000000000000000000000000000000000000000"
 		bad := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "corrupt", Namespace: ns},
-			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion,
+			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion, PodTemplate: oneNode(),
 				Bootstrap: &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{S3: location, SHA256: wrong}}}}
 		Expect(k8sClient.Create(ctx, bad)).To(Succeed())
 		Eventually(func(g Gomega) {

@@ -45,9 +45,20 @@ func createCluster(namespace, name string, size int32) *etcdv1alpha1.EtcdCluster
 	return createClusterSpec(namespace, name, etcdv1alpha1.EtcdClusterSpec{Size: size, Version: etcdVersion})
 }
 
-// createClusterSpec is createCluster for a spec of the caller's.
+// oneNode is the placement of the e2e clusters: the local Kubernetes has
+// one node, where the default memberSpread Required would leave every
+// member but one Pending.
+func oneNode() *etcdv1alpha1.PodTemplate {
+	return &etcdv1alpha1.PodTemplate{MemberSpread: etcdv1alpha1.MemberSpreadNone}
+}
+
+// createClusterSpec is createCluster for a spec of the caller's, on one
+// node unless the spec places its members itself.
 func createClusterSpec(namespace, name string, spec etcdv1alpha1.EtcdClusterSpec) *etcdv1alpha1.EtcdCluster {
 	GinkgoHelper()
+	if spec.PodTemplate == nil {
+		spec.PodTemplate = oneNode()
+	}
 	c := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Spec: spec}
 	Expect(k8sClient.Create(ctx, c)).To(Succeed())
 	waitAvailable(c, int(spec.Size))

@@ -25,7 +25,7 @@ var _ = Describe("A new cluster", Label("basic"), func() {
 	It("is Available only when a client can write through the client Service, and Creating, never Degraded, before", func() {
 		ns := newNamespace()
 		cluster := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: ns},
-			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion}}
+			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: etcdVersion, PodTemplate: oneNode()}}
 		// Service IPs are reachable from pods, not from the host: the
 		// client is a pod, started before the cluster so that nothing but
 		// the cluster is waited for.

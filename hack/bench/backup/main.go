@@ -69,7 +69,9 @@ func run(etcdctl, version string, dbMiB, runs int) error {
 	defer b.kube.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}}) //nolint:errcheck // best effort
 
 	source := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: "source", Namespace: b.ns},
-		Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: version, DeletionPolicy: etcdv1alpha1.DeletionPolicyDelete}}
+		// memberSpread None: the local cluster has one node.
+		Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: version, DeletionPolicy: etcdv1alpha1.DeletionPolicyDelete,
+			PodTemplate: &etcdv1alpha1.PodTemplate{MemberSpread: etcdv1alpha1.MemberSpreadNone}}}
 	if err := b.createAvailable(ctx, source); err != nil {
 		return err
 	}
@@ -253,7 +255,8 @@ func (b *bench) etcdctlSnapshot(endpoint string) (time.Duration, error) {
 func (b *bench) restore(ctx context.Context, backup string, run int) (time.Duration, error) {
 	c := &etcdv1alpha1.EtcdCluster{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("restored-%d", run), Namespace: b.ns},
 		Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: b.version, DeletionPolicy: etcdv1alpha1.DeletionPolicyDelete,
-			Bootstrap: &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: backup}}}}
+			PodTemplate: &etcdv1alpha1.PodTemplate{MemberSpread: etcdv1alpha1.MemberSpreadNone}, // one node
+			Bootstrap:   &etcdv1alpha1.BootstrapSpec{FromBackup: &etcdv1alpha1.BackupSource{BackupName: backup}}}}
 	start := time.Now()
 	if err := b.createAvailable(ctx, c); err != nil {
 		return 0, err

@@ -93,7 +93,9 @@ type bench struct {
 func (b *bench) quorumRun(ctx context.Context, name string, f figures) error {
 	c := &etcdv1alpha1.EtcdCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.ns},
-		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: b.version},
+		// memberSpread None: the local cluster has one node.
+		Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: b.version,
+			PodTemplate: &etcdv1alpha1.PodTemplate{MemberSpread: etcdv1alpha1.MemberSpreadNone}},
 	}
 	start := time.Now()
 	if err := b.kube.Create(ctx, c); err != nil {

@@ -78,7 +78,9 @@ func run(from, to string, runs int) error {
 func measure(ctx context.Context, kube client.Client, namespace, name, from, to string) (result, error) {
 	c := &etcdv1alpha1.EtcdCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec:       etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: from, DeletionPolicy: etcdv1alpha1.DeletionPolicyDelete},
+		// memberSpread None: the local cluster has one node.
+		Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: from, DeletionPolicy: etcdv1alpha1.DeletionPolicyDelete,
+			PodTemplate: &etcdv1alpha1.PodTemplate{MemberSpread: etcdv1alpha1.MemberSpreadNone}},
 	}
 	if err := kube.Create(ctx, c); err != nil {
 		return result{}, err

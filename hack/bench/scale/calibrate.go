@@ -105,7 +105,9 @@ func measureReal(ctx context.Context, cfg config, dir string) (*result, error) {
 		c := &etcdv1alpha1.EtcdCluster{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("etcd-%d", i), Namespace: calibrateNamespace},
 			Spec: etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: cfg.etcdVersion,
-				Storage: &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				Storage: &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+				// The local cluster has one node.
+				PodTemplate: &etcdv1alpha1.PodTemplate{MemberSpread: etcdv1alpha1.MemberSpreadNone}},
 		}
 		return client.IgnoreAlreadyExists(kube.Create(ctx, c))
 	}); err != nil {

@@ -158,6 +158,9 @@ func createClusters(ctx context.Context, kube client.Client, n, namespaces, tlsC
 			Spec: etcdv1alpha1.EtcdClusterSpec{
 				Size: 3, Version: "3.6.16",
 				Storage: &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+				// As on the one-node local cluster the bench is calibrated
+				// against: members may share a node.
+				PodTemplate: &etcdv1alpha1.PodTemplate{MemberSpread: etcdv1alpha1.MemberSpreadNone},
 			},
 		}
 		if i%2 == 1 && i/2 < tlsCount {
