@@ -114,8 +114,12 @@ func planMembership(obs *observedCluster) step {
 		return step{kind: stepAddLearner, member: name, reason: fmt.Sprintf("adding %s as a learner (%d of %d members)", name, len(m.members)+1, size)}
 	}
 	// Membership is settled: roll members onto the current template, then
-	// clear a NOSPACE alarm the new quota resolved.
+	// compact and defragment (space.go), then clear a NOSPACE alarm once
+	// the data fits.
 	if s := planRollout(obs, m); s.kind != stepNone {
+		return s
+	}
+	if s := planSpace(obs, m, time.Now()); s.kind != stepNone {
 		return s
 	}
 	return planDisarm(obs, m)

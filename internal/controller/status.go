@@ -96,6 +96,7 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 		ClientEndpoint:     resources.ClientEndpoint(c),
 		Members:            memberStatuses(obs),
 		Certificates:       obs.certificates,
+		Maintenance:        obs.maintenanceStatus(),
 	}
 	for _, m := range st.Members {
 		if m.Healthy && (st.CurrentVersion == "" || versionLess(m.Version, st.CurrentVersion)) {
