@@ -142,6 +142,10 @@ func nextLook(plan step, phase etcdv1alpha1.ClusterPhase) time.Duration {
 		// The write comes back as a watch event, which starts the next
 		// pass; looking sooner would find the cache without it.
 		return requeueWhileWaiting
+	case plan.kind == stepCompact, plan.kind == stepDefrag:
+		// The next step is decided from status.maintenance, which this
+		// pass wrote: the cache has it by then, so no member is done twice.
+		return requeueWhileWaiting
 	case plan.acts():
 		return requeueAfterAct
 	case plan.kind == stepWait, phase == etcdv1alpha1.PhaseCreating:

@@ -233,13 +233,17 @@ func scheduleDue(c *etcdv1alpha1.EtcdCluster, ms *etcdv1alpha1.MaintenanceStatus
 func quotaLowered(obs *observedCluster, name string) (step, bool) {
 	quota := resources.QuotaBackendBytes(obs.cluster)
 	s, ok := obs.statuses[name]
-	if !ok || quota >= podQuota(memberPod(obs, name)) || s.DBSize*10 <= quota*9 {
+	if !ok || quota >= podQuota(memberPod(obs, name)) || fitsWithRoom(s.DBSize, quota) {
 		return step{}, false
 	}
 	return step{kind: stepWait, member: name, reason: fmt.Sprintf(
 		"not restarting %s: its database (%d bytes) would not fit the lower quota of %d bytes the new template sets, and it would refuse writes; "+
 			"set spec.options.quotaBackendBytes higher (at most the volume), or compact and defragment first", name, s.DBSize, quota)}, true
 }
+
+// fitsWithRoom says whether a database of size leaves a tenth of the
+// quota free: less, and the next writes raise NOSPACE again.
+func fitsWithRoom(size, quota int64) bool { return size*10 < quota*9 }
 
 // podQuota is the quota the member's pod runs with.
 func podQuota(p *corev1.Pod) int64 {
