@@ -144,7 +144,8 @@ func nextLook(plan step, phase etcdv1alpha1.ClusterPhase) time.Duration {
 		return requeueWhileWaiting
 	case plan.kind == stepCompact, plan.kind == stepDefrag:
 		// The next step is decided from status.maintenance, which this
-		// pass wrote: the cache has it by then, so no member is done twice.
+		// pass wrote: give the cache time to hold it. A stale read would
+		// cost one more compaction or defragmentation, never data.
 		return requeueWhileWaiting
 	case plan.acts():
 		return requeueAfterAct

@@ -290,7 +290,7 @@ func TestPlanMembership(t *testing.T) {
 		{"restarts a member onto a lower quota its data fits", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, dbSize: 200 << 20}, stepRollMember, "m-2", 0},
 		{"compacts first under NOSPACE", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 << 20, revision: 90}, stepCompact, "", 0},
 		{"keeps NOSPACE while a database does not fit the quota after compaction and defragmentation", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 << 20, revision: 90, recovered: true}, stepWait, "", 0},
-		{"keeps NOSPACE while a database leaves less than a tenth of the quota free", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 300 << 20, revision: 90, recovered: true}, stepWait, "", 0},
+		{"keeps NOSPACE while a database leaves less than a tenth of the quota free", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 240 << 20, revision: 90, recovered: true}, stepWait, "", 0},
 		{"disarms NOSPACE once every database fits the quota", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 100 << 20, revision: 90, recovered: true}, stepDisarmAlarm, "", 0},
 		{"scales before it rolls", clusterShape{size: 4, members: 3, replicas: 3, outdated: []int{0, 1, 2}}, stepAddLearner, "m-3", 0},
 

@@ -83,7 +83,7 @@ var _ = Describe("Disk space", func() {
 		fakeEtcd.InUseAfterCompact = 10 * mi
 		fakeEtcd.Unlock()
 		DeferCleanup(func() { fakeEtcd.Lock(); fakeEtcd.InUseAfterCompact = 0; fakeEtcd.Unlock() })
-		// Over the default quota of the 1Gi claim (320Mi), nearly all in use
+		// Over the default quota of the 1Gi claim (256Mi), nearly all in use
 		// until the history is compacted.
 		fillFake(400*mi, 390*mi, 50, etcd.Alarm{MemberID: 100, Type: etcd.AlarmNoSpace})
 		poke(c)

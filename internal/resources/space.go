@@ -12,15 +12,17 @@ import (
 // Disk space defaults (docs/operations.md, "Disk space").
 //
 // A member's volume holds more than its database: the write-ahead log
-// (etcd keeps 5 segments of 64 MiB and preallocates the next one) and,
-// while a defragmentation or an incoming snapshot runs, a second copy of
-// the data, written before the old file is removed. So the database may
-// use at most half of what the log leaves: quota = (S - 384 MiB) / 2,
-// 320 MiB of the default 1 GiB claim. That never leaves less than a
-// quarter of S (small volumes hold little log too), nor goes above 8 GiB,
-// the largest quota etcd suggests.
+// (etcd keeps 5 segments of 64 MiB and preallocates the next one: 384 MiB)
+// and, while a defragmentation or an incoming snapshot runs, a second copy
+// of the data, written before the old file is removed. The database file
+// also outgrows the quota by up to one of bbolt's growth steps (a 16 MiB
+// quota filled to NOSPACE left a 25 MiB file; internal/etcd/space_test.go).
+// So 512 MiB are kept for the log and that slack, and the database gets
+// half of the rest: quota = (S - 512 MiB) / 2, 256 MiB of the default
+// 1 GiB claim. It is never less than a quarter of S (small volumes see
+// little log), nor above 8 GiB, the largest quota etcd suggests.
 const (
-	walReserveBytes = 6 * 64 << 20
+	reservedBytes   = 512 << 20
 	maxDefaultQuota = 8 << 30
 
 	// DefaultAutoCompactionMode and DefaultAutoCompactionRetention keep
@@ -43,7 +45,7 @@ func DefaultQuota(c *etcdv1alpha1.EtcdCluster) (int64, bool) {
 
 // QuotaForVolume is the default quota for a volume of size bytes.
 func QuotaForVolume(size int64) int64 {
-	return min(max((size-walReserveBytes)/2, size/4), maxDefaultQuota)
+	return min(max((size-reservedBytes)/2, size/4), maxDefaultQuota)
 }
 
 func volumeSize(c *etcdv1alpha1.EtcdCluster) (int64, bool) {

@@ -15,10 +15,10 @@ func TestQuotaForVolumeLeavesRoomForTheLogAndASecondCopy(t *testing.T) {
 	for _, tc := range []struct {
 		volume, want int64
 	}{
-		{1 * gi, 320 * mi},   // the default claim
-		{2 * gi, 832 * mi},   // (2048-384)/2
-		{10 * gi, 4928 * mi}, // (10240-384)/2
-		{512 * mi, 128 * mi}, // a quarter: (512-384)/2 would be 64
+		{1 * gi, 256 * mi},   // the default claim
+		{2 * gi, 768 * mi},   // (2048-512)/2
+		{10 * gi, 4864 * mi}, // (10240-512)/2
+		{512 * mi, 128 * mi}, // a quarter: (512-512)/2 would be 0
 		{100 * gi, 8 * gi},   // etcd's suggested maximum
 		{64 * mi, 16 * mi},   // a tiny emptyDir limit
 	} {
@@ -43,8 +43,8 @@ func TestSpaceDefaultsInTheMemberEnvironment(t *testing.T) {
 	}{{
 		name:  "defaults from the 1Gi claim",
 		edit:  func(*etcdv1alpha1.EtcdCluster) {},
-		want:  map[string]string{"ETCD_QUOTA_BACKEND_BYTES": "335544320", "ETCD_AUTO_COMPACTION_MODE": "revision", "ETCD_AUTO_COMPACTION_RETENTION": "10000"},
-		quota: 320 << 20,
+		want:  map[string]string{"ETCD_QUOTA_BACKEND_BYTES": "268435456", "ETCD_AUTO_COMPACTION_MODE": "revision", "ETCD_AUTO_COMPACTION_RETENTION": "10000"},
+		quota: 256 << 20,
 	}, {
 		name: "the spec's settings win",
 		edit: func(c *etcdv1alpha1.EtcdCluster) {
@@ -58,21 +58,21 @@ func TestSpaceDefaultsInTheMemberEnvironment(t *testing.T) {
 			c.Spec.Options = &etcdv1alpha1.EtcdOptions{AutoCompactionMode: "periodic"}
 		},
 		want:  map[string]string{"ETCD_AUTO_COMPACTION_MODE": "periodic", "ETCD_AUTO_COMPACTION_RETENTION": ""},
-		quota: 320 << 20,
+		quota: 256 << 20,
 	}, {
 		name: "a retention of 0 turns compaction off",
 		edit: func(c *etcdv1alpha1.EtcdCluster) {
 			c.Spec.Options = &etcdv1alpha1.EtcdOptions{AutoCompactionRetention: "0"}
 		},
 		want:  map[string]string{"ETCD_AUTO_COMPACTION_MODE": "revision", "ETCD_AUTO_COMPACTION_RETENTION": "0"},
-		quota: 320 << 20,
+		quota: 256 << 20,
 	}, {
 		name: "an emptyDir with a size limit",
 		edit: func(c *etcdv1alpha1.EtcdCluster) {
 			c.Spec.Storage = &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("2Gi"))}}
 		},
-		want:  map[string]string{"ETCD_QUOTA_BACKEND_BYTES": "872415232"},
-		quota: 832 << 20,
+		want:  map[string]string{"ETCD_QUOTA_BACKEND_BYTES": "805306368"},
+		quota: 768 << 20,
 	}, {
 		name: "an emptyDir without a limit keeps etcd's quota",
 		edit: func(c *etcdv1alpha1.EtcdCluster) {
