@@ -38,7 +38,9 @@ type spacePlan struct {
 
 // planSpace decides the next compaction, leader move or defragmentation.
 func planSpace(obs *observedCluster, m membership, now time.Time) step {
-	if !settledForMaintenance(obs, m) {
+	// CORRUPT: the data is in doubt and a person must look; compacting or
+	// rewriting it first would only destroy evidence.
+	if !settledForMaintenance(obs, m) || slices.ContainsFunc(raisedAlarms(obs), func(a etcd.Alarm) bool { return a.Type == etcd.AlarmCorrupt }) {
 		return step{kind: stepNone}
 	}
 	ms := obs.cluster.Status.Maintenance

@@ -70,6 +70,7 @@ func TestPlanSpace(t *testing.T) {
 		{"nothing while a member is unhealthy", with(func(s *clusterShape) { s.defrag = daily; s.unhealthy = []int{1} }), stepNone, "", ""},
 		{"nothing while a learner is being added", clusterShape{size: 4, members: 4, replicas: 4, learners: []int{3}, defrag: daily}, stepNone, "", ""},
 		{"NOSPACE: compact first", with(func(s *clusterShape) { s.noSpace, s.revision = true, 90 }), stepCompact, "", ""},
+		{"nothing while CORRUPT is raised too", with(func(s *clusterShape) { s.noSpace, s.revision, s.defrag = true, 90, daily }), stepNone, "", ""},
 		{"NOSPACE: compact again after deletes moved the revision", with(func(s *clusterShape) {
 			s.noSpace, s.revision, s.recovered = true, 90, true
 			s.revision = 95
@@ -79,6 +80,11 @@ func TestPlanSpace(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			obs := tt.shape.observe()
 			obs.cluster.CreationTimestamp = metav1.NewTime(now.Add(-48 * time.Hour))
+			if tt.name == "nothing while CORRUPT is raised too" {
+				for _, st := range obs.statuses {
+					st.Alarms = append(st.Alarms, etcd.Alarm{MemberID: 2, Type: etcd.AlarmCorrupt})
+				}
+			}
 			if tt.name == "NOSPACE: compact again after deletes moved the revision" {
 				obs.cluster.Status.Maintenance.LastCompaction.Revision = 90
 			}
