@@ -151,3 +151,26 @@ func TestNoSpaceRecoverySequence(t *testing.T) {
 		t.Errorf("compaction status: %+v", maint.LastCompaction)
 	}
 }
+
+// A member defragmented twice in one run (a stale read of status) keeps
+// one entry: the API server refuses a list map with a key twice.
+func TestDefragRecordsAMemberOnce(t *testing.T) {
+	obs := clusterShape{size: 3, members: 3, replicas: 3, dbSize: 100 << 20, dbInUse: 10 << 20}.observe()
+	fake := &etcd.Fake{Statuses: map[string]*etcd.MemberStatus{}, Members: obs.members}
+	for name, st := range obs.statuses {
+		ep, _ := podEndpoint(obs, name)
+		fake.Statuses[ep] = st
+	}
+	r := &EtcdClusterReconciler{EtcdClients: fake.Factory(), Recorder: events.NewFakeRecorder(10)}
+	s := step{kind: stepDefrag, member: "m-2", space: &spacePlan{reason: etcdv1alpha1.DefragReasonSchedule, newRun: true}}
+	for range 2 {
+		if _, err := r.execute(context.Background(), obs, s); err != nil {
+			t.Fatal(err)
+		}
+		obs.cluster.Status.Maintenance = obs.maintenanceStatus()
+		s.space.newRun = false
+	}
+	if got := obs.cluster.Status.Maintenance.LastDefrag.Members; len(got) != 1 || got[0].Name != "m-2" {
+		t.Fatalf("members of the run: %+v", got)
+	}
+}

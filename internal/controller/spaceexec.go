@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -79,6 +80,10 @@ func (r *EtcdClusterReconciler) defragment(ctx context.Context, obs *observedClu
 		after = st.DBSize
 	}
 	cancel()
+	// A member done again in the same run (a pass read the status before
+	// the cache had the last write) replaces its entry: names are the
+	// list's keys.
+	run.Members = slices.DeleteFunc(run.Members, func(d etcdv1alpha1.DefragMemberStatus) bool { return d.Name == s.member })
 	run.Members = append(run.Members, etcdv1alpha1.DefragMemberStatus{Name: s.member, StartTime: metav1.NewTime(start),
 		DurationMillis: took.Milliseconds(), DBSizeBeforeBytes: before, DBSizeAfterBytes: after})
 	run.ReclaimedBytes += before - after
