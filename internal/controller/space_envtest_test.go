@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -73,6 +74,36 @@ var _ = Describe("Disk space", func() {
 			g.Expect(run.ReclaimedBytes).To(BeEquivalentTo(80 * mi))
 		}, timeout).Should(Succeed())
 		expectEvent(c, "Defragmented", "Defragmented main-1 (Threshold)")
+	})
+
+	It("defragments every member once when the schedule comes due, the leader last", func() {
+		c := createTestCluster(newTestNamespace("defrag-schedule-"), "main", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16",
+			Maintenance: &etcdv1alpha1.MaintenanceSpec{Defrag: &etcdv1alpha1.DefragPolicy{Schedule: "@every 5s"}}})
+		bringToSteadyState(c)
+		fillFake(30*mi, 29*mi, 10)
+		mark := len(fakeCalls())
+		created := c.CreationTimestamp.Time
+
+		By("looking every second (a steady cluster is looked at every 30 s) until the first schedule time after creation has run")
+		want := []string{"defrag " + memberEndpoint(c, 2), "defrag " + memberEndpoint(c, 0), "move-leader 100", "defrag " + memberEndpoint(c, 1)}
+		Eventually(func() bool {
+			if inOrder(callsSince(mark)(), want) {
+				return true
+			}
+			poke(c)
+			return false
+		}, timeout, time.Second).Should(BeTrue())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
+			m := c.Status.Maintenance
+			g.Expect(m).NotTo(BeNil())
+			g.Expect(m.LastScheduleTime).NotTo(BeNil())
+			g.Expect(m.LastScheduleTime.Time).To(BeTemporally(">", created))
+			g.Expect(m.LastDefrag).NotTo(BeNil())
+			g.Expect(m.LastDefrag.Reason).To(Equal(etcdv1alpha1.DefragReasonSchedule))
+			g.Expect(m.LastDefrag.Result).To(Equal(etcdv1alpha1.DefragSucceeded))
+			g.Expect(m.LastDefrag.Members).To(HaveLen(3))
+		}, timeout).Should(Succeed())
 	})
 
 	It("recovers from NOSPACE: compacts, defragments every member, then disarms", func() {
