@@ -14,6 +14,7 @@ const DefaultImageRepository = "gcr.io/etcd-development/etcd"
 //
 // +kubebuilder:validation:XValidation:rule="has(self.storage) == has(oldSelf.storage)",message="storage cannot be added or removed after creation"
 // +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap)",message="bootstrap cannot be added or removed after creation"
+// +kubebuilder:validation:XValidation:rule="(oldSelf.hasValue() && has(self.options) && has(self.options.quotaBackendBytes) && has(oldSelf.value().options) && has(oldSelf.value().options.quotaBackendBytes) && oldSelf.value().options.quotaBackendBytes == self.options.quotaBackendBytes) || !has(self.options) || !has(self.options.quotaBackendBytes) || (has(self.storage) && has(self.storage.emptyDir) ? !has(self.storage.emptyDir.sizeLimit) || quantity(self.options.quotaBackendBytes).compareTo(quantity(self.storage.emptyDir.sizeLimit)) <= 0 : quantity(self.options.quotaBackendBytes).compareTo(quantity(has(self.storage) && has(self.storage.size) ? self.storage.size : '1Gi')) <= 0)",optionalOldSelf=true,message="options.quotaBackendBytes may not exceed the member's volume (storage.size, 1Gi by default, or storage.emptyDir.sizeLimit): the disk would fill before etcd raises NOSPACE; leave it unset for a safe default, (size - 512Mi) / 2",fieldPath=".options.quotaBackendBytes"
 // +kubebuilder:validation:XValidation:rule="has(self.tls) == has(oldSelf.tls)",message="TLS cannot be turned on or off for an existing cluster: every member's URLs would change at once; back it up and restore into a new cluster with the TLS setting you want"
 type EtcdClusterSpec struct {
 	// Size is the number of voting members. An odd number (1, 3, 5) gives
@@ -115,6 +116,11 @@ type EtcdClusterSpec struct {
 	//
 	// +optional
 	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
+
+	// Maintenance is housekeeping of the members' databases.
+	//
+	// +optional
+	Maintenance *MaintenanceSpec `json:"maintenance,omitempty"`
 }
 
 // MonitoringSpec is what the operator creates for Prometheus to scrape the
@@ -354,19 +360,26 @@ type PodTemplate struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.heartbeatIntervalMillis) || !has(self.electionTimeoutMillis) || self.electionTimeoutMillis >= 5 * self.heartbeatIntervalMillis",message="electionTimeoutMillis must be at least 5 times heartbeatIntervalMillis"
 type EtcdOptions struct {
 	// QuotaBackendBytes is the size at which the backend raises a NOSPACE
-	// alarm and refuses writes (etcd's default is 2 GiB).
+	// alarm and refuses writes. It may not exceed the member's volume. By
+	// default it is (size - 512Mi) / 2 of the volume (storage.size, or
+	// storage.emptyDir.sizeLimit), at least a quarter of it and at most
+	// 8Gi: the volume also holds etcd's write-ahead log and, while a
+	// defragmentation runs, a second copy of the data. An emptyDir without
+	// a sizeLimit keeps etcd's default, 2Gi. A quota above the volume,
+	// stored before that was refused, stays accepted while unchanged.
 	//
 	// +optional
 	QuotaBackendBytes *resource.Quantity `json:"quotaBackendBytes,omitempty"`
 
-	// AutoCompactionMode is periodic or revision.
+	// AutoCompactionMode is periodic or revision (default revision).
 	//
 	// +optional
 	// +kubebuilder:validation:Enum=periodic;revision
 	AutoCompactionMode string `json:"autoCompactionMode,omitempty"`
 
 	// AutoCompactionRetention is how much history to keep: a duration such
-	// as 1h in periodic mode, a number of revisions in revision mode.
+	// as 1h in periodic mode, a number of revisions in revision mode
+	// (default 10000 in revision mode). "0" turns auto-compaction off.
 	//
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
@@ -481,6 +494,12 @@ type EtcdClusterStatus struct {
 	//
 	// +optional
 	ClientEndpoint string `json:"clientEndpoint,omitempty"`
+
+	// Maintenance records the operator's last compaction and
+	// defragmentation.
+	//
+	// +optional
+	Maintenance *MaintenanceStatus `json:"maintenance,omitempty"`
 }
 
 // CertificateStatus is one certificate of the cluster's TLS.

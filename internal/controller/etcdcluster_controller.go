@@ -142,6 +142,11 @@ func nextLook(plan step, phase etcdv1alpha1.ClusterPhase) time.Duration {
 		// The write comes back as a watch event, which starts the next
 		// pass; looking sooner would find the cache without it.
 		return requeueWhileWaiting
+	case plan.kind == stepCompact, plan.kind == stepDefrag:
+		// The next step is decided from status.maintenance, which this
+		// pass wrote: give the cache time to hold it. A stale read would
+		// cost one more compaction or defragmentation, never data.
+		return requeueWhileWaiting
 	case plan.acts():
 		return requeueAfterAct
 	case plan.kind == stepWait, phase == etcdv1alpha1.PhaseCreating:

@@ -36,6 +36,8 @@ func (r *EtcdClusterReconciler) executeStep(ctx context.Context, obs *observedCl
 	switch s.kind {
 	case stepNone, stepWait, stepHalted, stepLearnerStuck:
 		return nil
+	case stepCompact, stepDefrag:
+		return r.executeSpaceStep(ctx, obs, s)
 	case stepAddLearner, stepPromote, stepMoveLeader, stepRemoveMember, stepReplace, stepEnableDowngrade, stepDisarmAlarm:
 		return r.executeEtcdStep(ctx, obs, s)
 	default:

@@ -114,8 +114,12 @@ func planMembership(obs *observedCluster) step {
 		return step{kind: stepAddLearner, member: name, reason: fmt.Sprintf("adding %s as a learner (%d of %d members)", name, len(m.members)+1, size)}
 	}
 	// Membership is settled: roll members onto the current template, then
-	// clear a NOSPACE alarm the new quota resolved.
+	// compact and defragment (space.go), then clear a NOSPACE alarm once
+	// the data fits.
 	if s := planRollout(obs, m); s.kind != stepNone {
+		return s
+	}
+	if s := planSpace(obs, m, time.Now()); s.kind != stepNone {
 		return s
 	}
 	return planDisarm(obs, m)
@@ -150,8 +154,10 @@ func planSeal(obs *observedCluster, m membership) (step, bool) {
 }
 
 // planDisarm clears NOSPACE alarms once every member's database is below
-// the quota the members now run with (after spec.options.quotaBackendBytes
-// was raised and rolled out). CORRUPT is never cleared by the operator.
+// 90% of the quota the members now run with (after compaction and
+// defragmentation, or spec.options.quotaBackendBytes raised and rolled
+// out): closer to it, the next writes would raise the alarm again. CORRUPT
+// is never cleared by the operator.
 func planDisarm(obs *observedCluster, m membership) step {
 	quota := resources.QuotaBackendBytes(obs.cluster)
 	for _, a := range raisedAlarms(obs) {
@@ -159,8 +165,9 @@ func planDisarm(obs *observedCluster, m membership) step {
 			continue
 		}
 		for name, s := range obs.statuses {
-			if m.healthy[name] && s.DBSize >= quota {
-				return step{kind: stepWait, reason: fmt.Sprintf("NOSPACE stays raised: %s's database (%d bytes) does not fit the quota (%d bytes)", name, s.DBSize, quota)}
+			if m.healthy[name] && !fitsWithRoom(s.DBSize, quota) {
+				return step{kind: stepWait, reason: fmt.Sprintf("NOSPACE stays raised: %s's database (%d bytes) does not fit 90%% of the quota (%d bytes) after compaction and defragmentation; "+
+					"delete data, or raise spec.options.quotaBackendBytes (at most the volume)", name, s.DBSize, quota)}
 			}
 		}
 		if m.healthyV < m.voters {

@@ -51,6 +51,14 @@ type clusterShape struct {
 	specVersion string         // spec.version; 3.6.16 when empty
 	downgrade   string         // the downgrade target members report
 	storage     map[int]string // members' storage versions
+
+	// Disk space.
+	quota     string                          // spec.options.quotaBackendBytes
+	dbInUse   int64                           // each member's database in use
+	revision  int64                           // each member's revision
+	recovered bool                            // with noSpace: compacted at revision and every member defragmented since
+	defrag    *etcdv1alpha1.DefragPolicy      // spec.maintenance.defrag
+	maint     *etcdv1alpha1.MaintenanceStatus // status.maintenance
 }
 
 // sealedAt is when the test clusters' bootstrap settings were sealed.
@@ -67,6 +75,7 @@ func (s clusterShape) observe() *observedCluster {
 	if s.emptyDir {
 		c.Spec.Storage = &etcdv1alpha1.StorageSpec{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 	}
+	s.applySpace(c)
 	obs := &observedCluster{cluster: c, statuses: map[string]*etcd.MemberStatus{},
 		statefulSet: &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2},
 			Spec:   appsv1.StatefulSetSpec{Replicas: ptr.To(int32(s.replicas))},
@@ -103,7 +112,7 @@ func (s clusterShape) observe() *observedCluster {
 			if v, ok := s.versions[i]; ok {
 				st.Version = v
 			}
-			st.DBSize = s.dbSize
+			st.DBSize, st.DBSizeInUse, st.Revision = s.dbSize, s.dbInUse, s.revision
 			if s.noSpace {
 				st.Alarms = []etcd.Alarm{{MemberID: 1, Type: etcd.AlarmNoSpace}}
 			}
@@ -277,9 +286,13 @@ func TestPlanMembership(t *testing.T) {
 		{"restarts an emptyDir member of a 3-member cluster (it is re-added from its peers)", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, emptyDir: true}, stepRollMember, "m-2", 0},
 
 		// Alarms: NOSPACE is not unhealth; it is disarmed once the data fits.
-		{"rolls out a raised quota under NOSPACE", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, noSpace: true, dbSize: 3 << 30}, stepRollMember, "m-2", 0},
-		{"keeps NOSPACE while a database does not fit the quota", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 3 << 30}, stepWait, "", 0},
-		{"disarms NOSPACE once every database fits the quota", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 1 << 30}, stepDisarmAlarm, "", 0},
+		{"rolls out a raised quota under NOSPACE", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, noSpace: true, dbSize: 3 << 30, quota: "4Gi"}, stepRollMember, "m-2", 0},
+		{"does not restart a member onto a quota its data does not fit", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, dbSize: 300 << 20}, stepWait, "m-2", 0},
+		{"restarts a member onto a lower quota its data fits", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, dbSize: 200 << 20}, stepRollMember, "m-2", 0},
+		{"compacts first under NOSPACE", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 << 20, revision: 90}, stepCompact, "", 0},
+		{"keeps NOSPACE while a database does not fit the quota after compaction and defragmentation", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 << 20, revision: 90, recovered: true}, stepWait, "", 0},
+		{"keeps NOSPACE while a database leaves less than a tenth of the quota free", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 240 << 20, revision: 90, recovered: true}, stepWait, "", 0},
+		{"disarms NOSPACE once every database fits the quota", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 100 << 20, revision: 90, recovered: true}, stepDisarmAlarm, "", 0},
 		{"scales before it rolls", clusterShape{size: 4, members: 3, replicas: 3, outdated: []int{0, 1, 2}}, stepAddLearner, "m-3", 0},
 
 		// What the planner does not handle.

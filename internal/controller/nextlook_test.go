@@ -21,6 +21,9 @@ func TestNextLook(t *testing.T) {
 		{step{kind: stepCreate}, etcdv1alpha1.PhaseCreating, requeueWhileWaiting},
 		{step{kind: stepRaiseReplicas}, etcdv1alpha1.PhaseScaling, requeueWhileWaiting},
 		{step{kind: stepWait}, etcdv1alpha1.PhaseScaling, requeueWhileWaiting},
+		// The next space step reads the status this one wrote, from the cache.
+		{step{kind: stepDefrag}, etcdv1alpha1.PhaseRunning, requeueWhileWaiting},
+		{step{kind: stepCompact}, etcdv1alpha1.PhaseRunning, requeueWhileWaiting},
 		{step{}, etcdv1alpha1.PhaseCreating, requeueWhileWaiting},
 		{step{kind: stepHalted}, etcdv1alpha1.PhaseUpgrading, requeueWhileUnready},
 		{step{}, etcdv1alpha1.PhaseQuorumLost, requeueWhileUnready},

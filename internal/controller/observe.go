@@ -68,6 +68,9 @@ type observedCluster struct {
 	// servingSigned: while a CA rotation waits to drop the old CA, every
 	// member serves a certificate of the signing CA.
 	servingSigned bool
+	// maintenance is status.maintenance as a compaction or defragmentation
+	// of this pass left it; nil when none ran.
+	maintenance *etcdv1alpha1.MaintenanceStatus
 }
 
 // observe reads the StatefulSet, the member pods and, through the etcd

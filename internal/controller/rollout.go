@@ -193,6 +193,9 @@ func planRollout(obs *observedCluster, m membership) step {
 		return step{kind: stepWait, reason: fmt.Sprintf("not restarting a member while %d voters are unhealthy (%s)", m.voters-m.healthyV, progress)}
 	}
 	name := nextToRestart(rs, m)
+	if s, ok := quotaLowered(obs, name); ok {
+		return s
+	}
 	if lag, ok := restartLag(obs, m, name); !ok || lag > maxRestartLag {
 		return step{kind: stepWait, member: name, reason: fmt.Sprintf("waiting for %s to catch up with the leader (%d entries behind)", name, lag)}
 	}

@@ -96,6 +96,7 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 		ClientEndpoint:     resources.ClientEndpoint(c),
 		Members:            memberStatuses(obs),
 		Certificates:       obs.certificates,
+		Maintenance:        obs.maintenanceStatus(),
 	}
 	for _, m := range st.Members {
 		if m.Healthy && (st.CurrentVersion == "" || versionLess(m.Version, st.CurrentVersion)) {
@@ -433,8 +434,9 @@ func alarmCondition(obs *observedCluster) metav1.Condition {
 	}
 	msg := strings.Join(parts, ", ")
 	if reason == etcdv1alpha1.ReasonNoSpace {
-		msg += fmt.Sprintf(": the database reached its quota (%s) and etcd refuses writes; raise spec.options.quotaBackendBytes, "+
-			"and the operator disarms the alarm once every member's database fits", quotaText(obs.cluster))
+		msg += fmt.Sprintf(": the database reached its quota (%s) and etcd refuses writes; the operator compacts the history, defragments "+
+			"each member and disarms the alarm once every member's database is below 90%% of the quota; if the data itself does not fit, "+
+			"delete data or raise spec.options.quotaBackendBytes (at most the volume)", quotaText(obs.cluster))
 	} else {
 		msg += ": etcd found its data inconsistent and refuses writes; a person must look (the operator never disarms it)"
 	}

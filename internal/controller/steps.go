@@ -31,6 +31,8 @@ const (
 	stepError           stepKind = "ReconcileError"       // the pass failed; reason says why (status only)
 	stepWriteJoin       stepKind = "WriteJoinSettings"    // an unstarted learner's join settings follow membership
 	stepNarrow          stepKind = "NarrowBootstrap"      // started members leave the list of those that may start empty
+	stepCompact         stepKind = "Compact"              // NOSPACE: discard the history before the current revision
+	stepDefrag          stepKind = "Defragment"           // give one member's free database pages back to its volume
 
 	// Steps of the Kubernetes objects around the members.
 	stepApplyServices  stepKind = "ApplyServices"     // the peer and client Services and the disruption budget
@@ -52,8 +54,9 @@ type step struct {
 	alarm  etcd.Alarm // for disarm
 	// remaining: for narrow, the members that may still start empty.
 	remaining []string
-	replicas  int32  // for raise and lower
-	reason    string // for people: status messages and events
+	replicas  int32      // for raise and lower
+	space     *spacePlan // for compact and defragment
+	reason    string     // for people: status messages and events
 }
 
 // acts says whether the step changes anything.

@@ -21,6 +21,7 @@ var allStepKinds = []string{
 	string(stepEnableDowngrade), string(stepDisarmAlarm), string(stepWriteJoin), string(stepNarrow),
 	string(stepApplyServices), string(stepExpandClaims), string(stepIssueCA), string(stepIssueLeaves), string(stepCATrustBoth),
 	string(stepCASwitch), string(stepCADropOld), string(stepCreate), string(stepUpdateTemplate),
+	string(stepCompact), string(stepDefrag),
 }
 
 // stepRecorder records the steps taken, from the failpoints.

@@ -25,10 +25,13 @@ type MemberStatus struct {
 	Leader    uint64
 	Version   string
 	DBSize    int64
-	Revision  int64
-	RaftIndex uint64 // the last raft entry the member has
-	Applied   uint64 // the last raft entry it has applied to its store
-	IsLearner bool
+	// DBSizeInUse is how much of the database file holds data; the rest
+	// is free pages a defragmentation gives back to the filesystem.
+	DBSizeInUse int64
+	Revision    int64
+	RaftIndex   uint64 // the last raft entry the member has
+	Applied     uint64 // the last raft entry it has applied to its store
+	IsLearner   bool
 	// Errors are what the member reports as wrong with itself ("etcdserver:
 	// no leader"). Cluster alarms are not among them: see Alarms.
 	Errors []string
@@ -78,6 +81,13 @@ type Client interface {
 	// the minor version target ("3.5"): etcd lowers the cluster and storage
 	// versions, after which members may be restarted on the older release.
 	EnableDowngrade(ctx context.Context, target string) error
+	// Compact discards the key-value history before revision, cluster-wide.
+	// A revision compacted already is not an error.
+	Compact(ctx context.Context, revision int64) error
+	// Defragment rewrites the database of the member at endpoint without its
+	// free pages. The member serves nothing while it runs, which takes
+	// about as long as writing its data once.
+	Defragment(ctx context.Context, endpoint string) error
 	// DisarmAlarm clears an alarm the member with that ID raised.
 	DisarmAlarm(ctx context.Context, alarm Alarm) error
 	// Close releases the connections.

@@ -31,6 +31,7 @@ type memberConn struct {
 	conn        *grpc.ClientConn
 	cluster     pb.ClusterClient
 	maintenance pb.MaintenanceClient
+	kv          pb.KVClient
 }
 
 // dialMember sets up the connection to the member at endpoint (a client
@@ -61,7 +62,7 @@ func dialMember(endpoint string, tlsConfig *tls.Config) (*memberConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %s: %w", endpoint, err)
 	}
-	return &memberConn{endpoint: endpoint, conn: conn, cluster: pb.NewClusterClient(conn), maintenance: pb.NewMaintenanceClient(conn)}, nil
+	return &memberConn{endpoint: endpoint, conn: conn, cluster: pb.NewClusterClient(conn), maintenance: pb.NewMaintenanceClient(conn), kv: pb.NewKVClient(conn)}, nil
 }
 
 // rank orders connections by how likely a call on them is answered at

@@ -25,6 +25,9 @@ type Fake struct {
 	Err      error
 	// NotCaughtUp makes Promote refuse as etcd does for a lagging learner.
 	NotCaughtUp bool
+	// InUseAfterCompact, when set, is each member's DBSizeInUse after
+	// Compact (at most what it was).
+	InUseAfterCompact int64
 	// Calls records each membership change, e.g. "add http://...",
 	// "promote 5", "remove 3", "move-leader 2".
 	Calls  []string
@@ -150,5 +153,38 @@ func (f *Fake) DisarmAlarm(_ context.Context, alarm Alarm) error {
 		s.Alarms = slices.DeleteFunc(s.Alarms, func(a Alarm) bool { return a == alarm })
 	}
 	f.Calls = append(f.Calls, fmt.Sprintf("disarm %s %d", alarm.Type, alarm.MemberID))
+	return nil
+}
+
+// Compact records the compaction. With InUseAfterCompact set, every
+// member's data shrinks to it, as the history compaction discards would.
+func (f *Fake) Compact(_ context.Context, revision int64) error {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return f.Err
+	}
+	if f.InUseAfterCompact > 0 {
+		for _, s := range f.Statuses {
+			s.DBSizeInUse = min(s.DBSizeInUse, f.InUseAfterCompact)
+		}
+	}
+	f.Calls = append(f.Calls, fmt.Sprintf("compact %d", revision))
+	return nil
+}
+
+// Defragment shrinks the member's database to the part in use.
+func (f *Fake) Defragment(_ context.Context, endpoint string) error {
+	f.Lock()
+	defer f.Unlock()
+	if f.Err != nil {
+		return f.Err
+	}
+	s, ok := f.Statuses[endpoint]
+	if !ok {
+		return fmt.Errorf("defragment etcd member at %s: unreachable", endpoint)
+	}
+	s.DBSize = s.DBSizeInUse
+	f.Calls = append(f.Calls, "defrag "+endpoint)
 	return nil
 }

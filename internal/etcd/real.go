@@ -141,15 +141,16 @@ func (r *realClient) Status(ctx context.Context, endpoint string) (*MemberStatus
 		return nil, fmt.Errorf("status of etcd member at %s: %w", endpoint, rpcError(err))
 	}
 	st := &MemberStatus{
-		MemberID:  resp.Header.MemberId,
-		ClusterID: resp.Header.ClusterId,
-		Leader:    resp.Leader,
-		Version:   resp.Version,
-		DBSize:    resp.DbSize,
-		Revision:  resp.Header.Revision,
-		RaftIndex: resp.RaftIndex,
-		Applied:   resp.RaftAppliedIndex,
-		IsLearner: resp.IsLearner,
+		MemberID:    resp.Header.MemberId,
+		ClusterID:   resp.Header.ClusterId,
+		Leader:      resp.Leader,
+		Version:     resp.Version,
+		DBSize:      resp.DbSize,
+		DBSizeInUse: resp.DbSizeInUse,
+		Revision:    resp.Header.Revision,
+		RaftIndex:   resp.RaftIndex,
+		Applied:     resp.RaftAppliedIndex,
+		IsLearner:   resp.IsLearner,
 
 		StorageVersion:  resp.StorageVersion,
 		DowngradeTarget: downgradeTarget(resp.DowngradeInfo),
@@ -170,6 +171,30 @@ func (r *realClient) DisarmAlarm(ctx context.Context, alarm Alarm) error {
 	})
 	if err != nil {
 		return fmt.Errorf("disarm etcd alarm %s of member %x: %w", alarm.Type, alarm.MemberID, err)
+	}
+	return nil
+}
+
+func (r *realClient) Compact(ctx context.Context, revision int64) error {
+	err := r.anyMember(ctx, func(mc *memberConn) error {
+		_, err := mc.kv.Compact(ctx, &pb.CompactionRequest{Revision: revision})
+		return rpcError(err)
+	})
+	if err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		return fmt.Errorf("compact etcd to revision %d: %w", revision, err)
+	}
+	return nil
+}
+
+// Defragment is sent to the member itself: each member defragments only
+// its own database.
+func (r *realClient) Defragment(ctx context.Context, endpoint string) error {
+	mc, err := r.member(endpoint)
+	if err != nil {
+		return err
+	}
+	if _, err := mc.maintenance.Defragment(ctx, &pb.DefragmentRequest{}); err != nil {
+		return fmt.Errorf("defragment etcd member at %s: %w", endpoint, rpcError(err))
 	}
 	return nil
 }

@@ -231,6 +231,7 @@ func etcdContainer(c *etcdv1alpha1.EtcdCluster) corev1.Container {
 		{Name: "ETCD_ADVERTISE_CLIENT_URLS", Value: fmt.Sprintf("%s://%s:%d", scheme, host, ClientPort)},
 	}
 	env = append(env, optionEnv(c.Spec.Options)...)
+	env = append(env, spaceDefaultEnv(c)...)
 	return corev1.Container{
 		Name:    "etcd",
 		Image:   Image(c),
@@ -277,10 +278,14 @@ func podNameEnv() corev1.EnvVar {
 const DefaultQuotaBackendBytes int64 = 2 << 30
 
 // QuotaBackendBytes is the database size at which the members raise
-// NOSPACE.
+// NOSPACE: the spec's, else the default for the volume (DefaultQuota),
+// else etcd's own.
 func QuotaBackendBytes(c *etcdv1alpha1.EtcdCluster) int64 {
 	if o := c.Spec.Options; o != nil && o.QuotaBackendBytes != nil {
 		return o.QuotaBackendBytes.Value()
+	}
+	if q, ok := DefaultQuota(c); ok {
+		return q
 	}
 	return DefaultQuotaBackendBytes
 }

@@ -32,8 +32,8 @@ type Member struct {
 
 // EtcdCluster runs n etcd members on loopback that form one cluster, and
 // returns them once the cluster answers a linearizable read. The members
-// are killed when the test ends.
-func EtcdCluster(t testing.TB, n int) []*Member {
+// are killed when the test ends. extraArgs are given to every member.
+func EtcdCluster(t testing.TB, n int, extraArgs ...string) []*Member {
 	t.Helper()
 	binary := filepath.Join(requiredEnv(t, "KUBEBUILDER_ASSETS"), "etcd")
 	members := make([]*Member, n)
@@ -53,6 +53,7 @@ func EtcdCluster(t testing.TB, n int) []*Member {
 			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "testservers",
 			"--initial-cluster-state", "new"}
+		m.args = append(m.args, extraArgs...)
 		m.Restart()
 		t.Cleanup(func() {
 			m.Kill()
