@@ -64,6 +64,9 @@ func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !b.DeletionTimestamp.IsZero() {
 		return r.deleteSnapshot(ctx, &b)
 	}
+	if needsVerification(&b) {
+		return r.verifyBackup(ctx, &b)
+	}
 	if finished(&b) {
 		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
 	}
@@ -322,6 +325,9 @@ func (r *EtcdBackupReconciler) succeed(ctx context.Context, b *etcdv1alpha1.Etcd
 	b.Status.SizeBytes, b.Status.SHA256, b.Status.Revision = res.SizeBytes, res.SHA256, res.Revision
 	b.Status.EtcdVersion, b.Status.Location = res.EtcdVersion, res.Location
 	b.Status.Member, b.Status.MemberID = res.Member, res.MemberID
+	if h := res.KVHash; h != nil {
+		b.Status.KVHash = &etcdv1alpha1.BackupKVHash{Revision: h.Revision, CompactRevision: h.CompactRevision, Hash: int64(h.Hash), Keys: h.Keys}
+	}
 	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: "Complete", Status: metav1.ConditionTrue,
 		Reason: "SnapshotWritten", Message: fmt.Sprintf("%d bytes at revision %d from %s written to %s", res.SizeBytes, res.Revision, res.Member, res.Location)})
 	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupSucceeded", "BackupSucceeded",
