@@ -10,6 +10,13 @@ import (
 // verification ran.
 const ConditionVerified = "Verified"
 
+// AnnotationVerify on an EtcdBackup asks for a verification: set it, or
+// change its value, and the operator verifies the succeeded backup's
+// snapshot again (an object can go bad in its store after it was first
+// verified). The value is any token; status.verification.request records
+// the one the newest verification answered.
+const AnnotationVerify = "etcd.quorum.dev/verify"
+
 // BackupKVHash is etcd's HashKV of the member the snapshot was read from,
 // asked right after the snapshot at the snapshot's revision. HashKV at a
 // revision is the same on every member holding the same history, so a
@@ -87,6 +94,12 @@ type BackupVerification struct {
 	//
 	// +optional
 	Message string `json:"message,omitempty"`
+
+	// Request is the value of the annotation etcd.quorum.dev/verify this
+	// verification answered; empty for one spec.verify asked for.
+	//
+	// +optional
+	Request string `json:"request,omitempty"`
 }
 
 // ScheduleVerification says which of a schedule's backups are verified.

@@ -19,10 +19,18 @@ import (
 	"github.com/quorum-operator/quorum/internal/verify"
 )
 
-// needsVerification says whether a backup asks to be verified and has not
-// been: one verification per backup, run once its snapshot is written.
+// needsVerification says whether a succeeded backup asks to be verified and
+// has not been: once for spec.verify, and once more for each new value of
+// the annotation etcd.quorum.dev/verify.
 func needsVerification(b *etcdv1alpha1.EtcdBackup) bool {
-	return b.Spec.Verify && b.Status.Phase == etcdv1alpha1.BackupSucceeded && b.Status.Verification == nil
+	if b.Status.Phase != etcdv1alpha1.BackupSucceeded || !b.DeletionTimestamp.IsZero() {
+		return false
+	}
+	v, request := b.Status.Verification, b.Annotations[etcdv1alpha1.AnnotationVerify]
+	if request != "" {
+		return v == nil || v.Request != request
+	}
+	return b.Spec.Verify && v == nil
 }
 
 // verifyBackup starts the Job that verifies the backup's snapshot, or
@@ -48,6 +56,14 @@ func (r *EtcdBackupReconciler) advanceVerification(ctx context.Context, b *etcdv
 		return ctrl.Result{}, err
 	case err != nil:
 		return r.startVerification(ctx, b)
+	case job.Annotations[etcdv1alpha1.AnnotationVerify] != b.Annotations[etcdv1alpha1.AnnotationVerify]:
+		// The Job of an earlier request: a new one starts once it is gone.
+		if job.DeletionTimestamp.IsZero() {
+			if err := r.Delete(ctx, &job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{RequeueAfter: time.Second}, nil
 	case jobCondition(&job, batchv1.JobComplete):
 		r.recordVerification(b, r.lastPodMessage(ctx, &job), true)
 	case jobCondition(&job, batchv1.JobFailed):
@@ -87,6 +103,7 @@ func (r *EtcdBackupReconciler) recordVerification(b *etcdv1alpha1.EtcdBackup, ms
 	v := &etcdv1alpha1.BackupVerification{
 		Time: &metav1.Time{Time: res.EndTime}, Duration: &metav1.Duration{Duration: res.EndTime.Sub(res.StartTime).Round(time.Millisecond)},
 		Revision: res.Revision, Result: etcdv1alpha1.VerificationFailed, Message: res.Message,
+		Request: b.Annotations[etcdv1alpha1.AnnotationVerify],
 	}
 	if res.Restored != nil {
 		v.Keys, v.HashRevision, v.Hash = res.Restored.Keys, res.Restored.Revision, int64(res.Restored.Hash)

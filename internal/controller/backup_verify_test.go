@@ -106,6 +106,35 @@ var _ = Describe("Backup verification", func() {
 		Expect(*b.Status.Verification).To(MatchFields2(etcdv1alpha1.BackupVerification{Result: etcdv1alpha1.VerificationPassed,
 			Revision: 9, Keys: 5, HashRevision: 7, Hash: 4000000000, Message: "HashKV equal"}))
 		Expect(meta.IsStatusConditionTrue(b.Status.Conditions, etcdv1alpha1.ConditionVerified)).To(BeTrue())
+
+		By("asking again with the annotation: a new Job replaces the finished one, and its result replaces the last")
+		oldUID := job.UID
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
+			b.Annotations = map[string]string{etcdv1alpha1.AnnotationVerify: "again"}
+			g.Expect(k8sClient.Update(ctx, b)).To(Succeed())
+		}, timeout).Should(Succeed())
+		Eventually(func(g Gomega) {
+			// Background deletion leaves the old Job's pod to the garbage
+			// collector; only the new Job's own pod may count.
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
+			g.Expect(job.UID).NotTo(Equal(oldUID))
+		}, timeout).Should(Succeed())
+		Expect(job.Annotations).To(HaveKeyWithValue(etcdv1alpha1.AnnotationVerify, "again"))
+		endPod(job, verify.Result{Message: "HashKV differs", StartTime: start, EndTime: start.Add(time.Minute)}, 2)
+		failJob(job)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())
+			g.Expect(b.Status.Verification.Request).To(Equal("again"))
+			g.Expect(seriesValue(g, "quorum_cluster_backup_verification_success", ns, "main")).To(Equal(0.0))
+		}, timeout).Should(Succeed())
+		Expect(b.Status.Verification.Result).To(Equal(etcdv1alpha1.VerificationFailed))
+		Expect(b.Status.Verification.Message).To(Equal("HashKV differs"))
+		newUID := job.UID
+		Consistently(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
+			g.Expect(job.UID).To(Equal(newUID))
+		}, 2*time.Second).Should(Succeed(), "a request answered must not start another Job")
 	})
 })
 
@@ -124,7 +153,8 @@ func endPod(job *batchv1.Job, res verify.Result, code int32) {
 	msg, err := json.Marshal(res)
 	Expect(err).NotTo(HaveOccurred())
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: job.Name + "-", Namespace: job.Namespace, Labels: job.Spec.Template.Labels},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: job.Name + "-", Namespace: job.Namespace, Labels: job.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))}},
 		Spec:       job.Spec.Template.Spec,
 	}
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())

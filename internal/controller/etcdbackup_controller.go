@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -347,7 +348,9 @@ func (r *EtcdBackupReconciler) backupPods(ctx context.Context, job *batchv1.Job)
 	if err := r.Pods.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels(job.Spec.Template.Labels)); err != nil {
 		return nil
 	}
-	items := pods.Items
+	// Only the Job's own: a Job of the same name deleted before (a
+	// verification asked for again) may still have pods.
+	items := slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return !metav1.IsControlledBy(&p, job) })
 	sort.Slice(items, func(i, j int) bool { return items[j].CreationTimestamp.Before(&items[i].CreationTimestamp) })
 	return items
 }

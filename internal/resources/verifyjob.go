@@ -30,6 +30,7 @@ func VerifyJob(b *etcdv1alpha1.EtcdBackup, image string) *batchv1.Job {
 		command = append(command, "--kv-hash="+string(kv))
 	}
 	job := destinationJob(b, VerifyJobName(b), image, command...)
+	job.Annotations = map[string]string{etcdv1alpha1.AnnotationVerify: b.Annotations[etcdv1alpha1.AnnotationVerify]}
 	pod := &job.Spec.Template.Spec
 	container := &pod.Containers[0]
 	for i := range container.VolumeMounts {
