@@ -19,6 +19,9 @@ import (
 // loads the snapshot's keys into its index and elects itself.
 const startTimeout = 2 * time.Minute
 
+// maxQuota is the largest backend quota etcd recommends (8 GiB).
+const maxQuota = 8 << 30
+
 // hashRestored restores the snapshot into dataDir, starts a one-member etcd
 // on it, listening on loopback only, and returns its HashKV and key count
 // at rev. When the member recorded a later compaction than the snapshot
@@ -63,6 +66,9 @@ func startEtcd(dataDir, name string, clientURL, peerURL *url.URL, lg *zap.Logger
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*clientURL}, []url.URL{*clientURL}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peerURL}, []url.URL{*peerURL}
 	cfg.InitialCluster = name + "=" + peerURL.String()
+	// etcd's largest supported database: a snapshot above the default
+	// quota must still load and compact.
+	cfg.QuotaBackendBytes = maxQuota
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg.WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
