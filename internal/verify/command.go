@@ -83,6 +83,9 @@ func report(path string, res Result, err error) int {
 	if res.EndTime.IsZero() {
 		res.EndTime = time.Now().UTC()
 	}
+	if res.StartTime.IsZero() { // the command did not get to start
+		res.StartTime = res.EndTime
+	}
 	// The kubelet keeps 4096 bytes of a termination message.
 	if len(res.Message) > 3000 {
 		res.Message = res.Message[:3000] + "..."
