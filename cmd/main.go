@@ -32,6 +32,7 @@ import (
 	"github.com/quorum-operator/quorum/internal/memberguard"
 	"github.com/quorum-operator/quorum/internal/metrics"
 	"github.com/quorum-operator/quorum/internal/restore"
+	"github.com/quorum-operator/quorum/internal/verify"
 )
 
 // options are the manager's command-line flags.
@@ -52,13 +53,15 @@ type options struct {
 
 func main() {
 	// The same binary runs in the Jobs that take backups and in the init
-	// containers that restore them.
+	// containers that restore them, and in the Jobs that verify backups.
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "backup":
 			os.Exit(backup.Command(os.Args[2:]))
 		case "restore":
 			os.Exit(restore.Command(os.Args[2:]))
+		case "verify":
+			os.Exit(verify.Command(os.Args[2:]))
 		case "member-guard":
 			os.Exit(memberguard.Command(os.Args[2:]))
 		}

@@ -23,6 +23,13 @@ type EtcdBackupSpec struct {
 	//
 	// +optional
 	Job *BackupJobTemplate `json:"job,omitempty"`
+
+	// Verify restores the snapshot, once taken, into a throwaway etcd in a
+	// Job and compares it with what the backup recorded; the outcome goes
+	// to status.verification and the condition Verified.
+	//
+	// +optional
+	Verify bool `json:"verify,omitempty"`
 }
 
 // BackupDestination is exactly one of an S3-compatible bucket or a
@@ -204,6 +211,18 @@ type EtcdBackupStatus struct {
 	// +optional
 	Location string `json:"location,omitempty"`
 
+	// KVHash is the member's HashKV at the revision, asked right after the
+	// snapshot; absent when it could not be had (a compaction past the
+	// revision raced it), and a verification then checks the rest.
+	//
+	// +optional
+	KVHash *BackupKVHash `json:"kvHash,omitempty"`
+
+	// Verification is what restoring the snapshot showed (spec.verify).
+	//
+	// +optional
+	Verification *BackupVerification `json:"verification,omitempty"`
+
 	// Conditions: Complete or Failed, True once the backup ended.
 	//
 	// +optional
@@ -215,7 +234,7 @@ type EtcdBackupStatus struct {
 // EtcdBackup is one snapshot of an EtcdCluster.
 //
 // Its name is at most 56 characters: the Jobs that take and delete its
-// snapshot are <name>-backup and <name>-delete (7 more), and a Job's name
+// snapshot are <name>-backup, <name>-verify and <name>-delete (7 more), and a Job's name
 // must fit the label batch.kubernetes.io/job-name of its pods, 63
 // characters, or the Job is refused and the backup retried in a loop. The
 // rule runs only on create, so a backup stored before it can still lose
@@ -229,6 +248,7 @@ type EtcdBackupStatus struct {
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.status.sizeBytes`
 // +kubebuilder:printcolumn:name="Revision",type=integer,JSONPath=`.status.revision`
+// +kubebuilder:printcolumn:name="Verified",type=string,JSONPath=`.status.verification.result`
 // +kubebuilder:printcolumn:name="Member",type=string,JSONPath=`.status.member`,priority=1
 // +kubebuilder:printcolumn:name="Location",type=string,JSONPath=`.status.location`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -27,6 +27,13 @@ type EtcdBackupScheduleSpec struct {
 	//
 	// +optional
 	Retention BackupRetention `json:"retention,omitempty"`
+
+	// Verify has the schedule's backups verified (see EtcdBackup's
+	// spec.verify), each one or one in every N; backupTemplate.verify
+	// verifies each one too.
+	//
+	// +optional
+	Verify *ScheduleVerification `json:"verify,omitempty"`
 }
 
 // BackupRetention keeps backups by count and by age; a backup is pruned

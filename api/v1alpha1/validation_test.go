@@ -443,3 +443,18 @@ var _ = Describe("Backup specs under GitOps", func() {
 		expectInvalid(k8sClient.Update(ctx, b), "an EtcdBackup cannot be changed; create a new one")
 	})
 })
+
+var _ = Describe("Backup verification settings", func() {
+	It("refuses a schedule that verifies one backup in 0, and defaults every to 1", func() {
+		ns := newNamespace()
+		template := etcdv1alpha1.EtcdBackupSpec{ClusterName: "main", Verify: true, Destination: etcdv1alpha1.BackupDestination{
+			PersistentVolumeClaim: &etcdv1alpha1.PVCLocation{ClaimName: "backups"}}}
+		s := &etcdv1alpha1.EtcdBackupSchedule{ObjectMeta: metav1.ObjectMeta{Name: "checked", Namespace: ns},
+			Spec: etcdv1alpha1.EtcdBackupScheduleSpec{Schedule: "@daily", BackupTemplate: template,
+				Verify: &etcdv1alpha1.ScheduleVerification{Every: -1}}}
+		expectInvalid(k8sClient.Create(ctx, s), "spec.verify.every")
+		s.Spec.Verify = &etcdv1alpha1.ScheduleVerification{}
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		Expect(s.Spec.Verify.Every).To(BeEquivalentTo(1))
+	})
+})

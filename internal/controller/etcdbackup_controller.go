@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -63,6 +64,9 @@ func (r *EtcdBackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	if !b.DeletionTimestamp.IsZero() {
 		return r.deleteSnapshot(ctx, &b)
+	}
+	if needsVerification(&b) {
+		return r.verifyBackup(ctx, &b)
 	}
 	if finished(&b) {
 		return ctrl.Result{}, r.stopUnfinishedJob(ctx, &b)
@@ -322,6 +326,9 @@ func (r *EtcdBackupReconciler) succeed(ctx context.Context, b *etcdv1alpha1.Etcd
 	b.Status.SizeBytes, b.Status.SHA256, b.Status.Revision = res.SizeBytes, res.SHA256, res.Revision
 	b.Status.EtcdVersion, b.Status.Location = res.EtcdVersion, res.Location
 	b.Status.Member, b.Status.MemberID = res.Member, res.MemberID
+	if h := res.KVHash; h != nil {
+		b.Status.KVHash = &etcdv1alpha1.BackupKVHash{Revision: h.Revision, CompactRevision: h.CompactRevision, Hash: int64(h.Hash), Keys: h.Keys}
+	}
 	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: "Complete", Status: metav1.ConditionTrue,
 		Reason: "SnapshotWritten", Message: fmt.Sprintf("%d bytes at revision %d from %s written to %s", res.SizeBytes, res.Revision, res.Member, res.Location)})
 	r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupSucceeded", "BackupSucceeded",
@@ -341,7 +348,9 @@ func (r *EtcdBackupReconciler) backupPods(ctx context.Context, job *batchv1.Job)
 	if err := r.Pods.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels(job.Spec.Template.Labels)); err != nil {
 		return nil
 	}
-	items := pods.Items
+	// Only the Job's own: a Job of the same name deleted before (a
+	// verification asked for again) may still have pods.
+	items := slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return !metav1.IsControlledBy(&p, job) })
 	sort.Slice(items, func(i, j int) bool { return items[j].CreationTimestamp.Before(&items[i].CreationTimestamp) })
 	return items
 }

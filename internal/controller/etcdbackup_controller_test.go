@@ -124,8 +124,9 @@ func finishJob(job *batchv1.Job, result backup.Result) {
 	msg, err := json.Marshal(result)
 	Expect(err).NotTo(HaveOccurred())
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: job.Name + "-", Namespace: job.Namespace, Labels: job.Spec.Template.Labels},
-		Spec:       job.Spec.Template.Spec,
+		ObjectMeta: metav1.ObjectMeta{GenerateName: job.Name + "-", Namespace: job.Namespace, Labels: job.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))}},
+		Spec: job.Spec.Template.Spec,
 	}
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 	pod.Status.Phase = corev1.PodSucceeded

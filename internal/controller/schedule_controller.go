@@ -111,7 +111,7 @@ func (r *EtcdBackupScheduleReconciler) runSchedule(ctx context.Context, s *etcdv
 			"Skipped the backup due at %s: %s is still running", due.UTC().Format(time.RFC3339), s.Status.Active)
 		s.Status.LastScheduleTime = &metav1.Time{Time: due}
 	default:
-		if err := r.createBackup(ctx, s, due); err != nil {
+		if err := r.createBackup(ctx, s, due, verifyNext(s.Spec.Verify, backups)); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -129,8 +129,8 @@ func latestDue(sched cron.Schedule, last, now time.Time) time.Time {
 }
 
 // createBackup creates the backup for the slot due, named after it so a
-// retry never makes two.
-func (r *EtcdBackupScheduleReconciler) createBackup(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule, due time.Time) error {
+// retry never makes two; verify marks it to be verified.
+func (r *EtcdBackupScheduleReconciler) createBackup(ctx context.Context, s *etcdv1alpha1.EtcdBackupSchedule, due time.Time, verify bool) error {
 	// No owner reference: the backup outlives the schedule.
 	b := &etcdv1alpha1.EtcdBackup{
 		ObjectMeta: metav1.ObjectMeta{
@@ -141,6 +141,7 @@ func (r *EtcdBackupScheduleReconciler) createBackup(ctx context.Context, s *etcd
 		},
 		Spec: s.Spec.BackupTemplate,
 	}
+	b.Spec.Verify = b.Spec.Verify || verify
 	if err := r.Create(ctx, b); client.IgnoreAlreadyExists(err) != nil {
 		return fmt.Errorf("create backup %s: %w", b.Name, err)
 	}

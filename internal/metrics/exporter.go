@@ -99,6 +99,7 @@ func (e *Exporter) clusterChanged(ctx context.Context, obj any) {
 		return
 	}
 	RecordCluster(c, &c.Status, e.lastClusterBackup(ctx, c.Namespace, c.Name))
+	e.recordClusterVerification(ctx, c.Namespace, c.Name)
 }
 
 // backupChanged counts a failure of a schedule's backup as it is recorded
@@ -122,6 +123,7 @@ func (e *Exporter) backupChanged(ctx context.Context, old, obj any) {
 	var c etcdv1alpha1.EtcdCluster
 	if err := e.Cache.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Spec.ClusterName}, &c); err == nil && c.DeletionTimestamp.IsZero() {
 		setOrDelete(ClusterLastBackup, c.Namespace, c.Name, e.lastClusterBackup(ctx, c.Namespace, c.Name))
+		e.recordClusterVerification(ctx, c.Namespace, c.Name)
 	}
 	var s etcdv1alpha1.EtcdBackupSchedule
 	if schedule != "" && e.Cache.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: schedule}, &s) == nil {

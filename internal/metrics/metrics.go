@@ -65,6 +65,7 @@ var (
 var clusterGauges = []*prometheus.GaugeVec{
 	DesiredMembers, VotingMembers, HealthyMembers, LearnerPresent, HasQuorum, Available, Phase,
 	RolloutPendingMembers, RolloutHalted, AlarmActive, CertificateExpiry, ClusterLastBackup,
+	VerificationSuccess, VerificationTime,
 }
 
 var scheduleGauges = []*prometheus.GaugeVec{

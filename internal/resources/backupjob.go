@@ -61,7 +61,7 @@ func MemberClientURL(c *etcdv1alpha1.EtcdCluster, member string) string {
 // reach only this pod, through a secretKeyRef; the operator never reads
 // them.
 func BackupJob(b *etcdv1alpha1.EtcdBackup, c *etcdv1alpha1.EtcdCluster, image string) *batchv1.Job {
-	job := destinationJob(b, BackupJobName(b), image, "--endpoints="+strings.Join(MemberClientURLs(c), ","))
+	job := destinationJob(b, BackupJobName(b), image, "backup", "--endpoints="+strings.Join(MemberClientURLs(c), ","))
 	pod := &job.Spec.Template.Spec
 	addClientTLS(c, pod, &pod.Containers[0])
 	return job
@@ -91,13 +91,14 @@ func SnapshotDeleteJobName(b *etcdv1alpha1.EtcdBackup) string { return b.Name + 
 // SnapshotDeleteJob runs `manager backup --delete`: it removes the backup's
 // object or file.
 func SnapshotDeleteJob(b *etcdv1alpha1.EtcdBackup, image string) *batchv1.Job {
-	return destinationJob(b, SnapshotDeleteJobName(b), image, "--delete")
+	return destinationJob(b, SnapshotDeleteJobName(b), image, "backup", "--delete")
 }
 
-// destinationJob runs the backup command once with access to the backup's
-// destination (credentials or the claim) and the given first argument.
-func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image, mode string) *batchv1.Job {
-	args := []string{"backup", mode}
+// destinationJob runs a command of the manager once with access to the
+// backup's destination (credentials or the claim): the subcommand and its
+// first arguments, followed by those naming the destination.
+func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image string, command ...string) *batchv1.Job {
+	args := command
 	container := corev1.Container{
 		Name:                     backupContainer,
 		Image:                    image,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -59,7 +60,7 @@ func Run(ctx context.Context, m Member, src Source, wantSHA256 string, lg *zap.L
 	work := filepath.Dir(m.DataDir)
 	snapshotPath := filepath.Join(work, "restore.db")
 	defer os.Remove(snapshotPath)
-	if err := fetch(ctx, src, snapshotPath, wantSHA256); err != nil {
+	if err := Fetch(ctx, src, snapshotPath, wantSHA256); err != nil {
 		return "", err
 	}
 	// etcd's restore refuses an existing directory; restore beside it and
@@ -89,9 +90,13 @@ func Run(ctx context.Context, m Member, src Source, wantSHA256 string, lg *zap.L
 	return Restored, nil
 }
 
-// fetch copies the snapshot to path and checks its SHA-256; a snapshot that
+// ErrChecksum is returned, wrapped, by Fetch for a snapshot whose SHA-256
+// is not the backup's: a retry reads the same bytes.
+var ErrChecksum = errors.New("the snapshot's SHA-256 does not match the backup's")
+
+// Fetch copies the snapshot to path and checks its SHA-256; a snapshot that
 // does not match is removed.
-func fetch(ctx context.Context, src Source, path, wantSHA256 string) error {
+func Fetch(ctx context.Context, src Source, path, wantSHA256 string) error {
 	in, err := src.Open(ctx)
 	if err != nil {
 		return fmt.Errorf("open the snapshot: %w", err)
@@ -112,7 +117,7 @@ func fetch(ctx context.Context, src Source, path, wantSHA256 string) error {
 	}
 	if got := hex.EncodeToString(digest.Sum(nil)); got != wantSHA256 {
 		os.Remove(path)
-		return fmt.Errorf("the snapshot's SHA-256 is %s, the backup recorded %s: it is corrupt or not this backup; nothing is restored", got, wantSHA256)
+		return fmt.Errorf("%w: it is %s, the backup recorded %s: it is corrupt or not this backup; nothing is restored", ErrChecksum, got, wantSHA256)
 	}
 	return nil
 }
