@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -276,12 +277,18 @@ func labelPods(c *etcdv1alpha1.EtcdCluster, revision string) {
 // seen the current template, whose revision is revision.
 func markStatefulSetSeen(sts *appsv1.StatefulSet, revision string) {
 	GinkgoHelper()
-	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(sts), sts)).To(Succeed())
-	sts.Status.ObservedGeneration = sts.Generation
-	sts.Status.UpdateRevision = revision
-	sts.Status.CurrentRevision = revision
-	sts.Status.Replicas = *sts.Spec.Replicas
-	Expect(k8sClient.Status().Update(ctx, sts)).To(Succeed())
+	// The operator writes the StatefulSet meanwhile: a conflict means read
+	// again and retry, as the StatefulSet controller does.
+	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(sts), sts); err != nil {
+			return err
+		}
+		sts.Status.ObservedGeneration = sts.Generation
+		sts.Status.UpdateRevision = revision
+		sts.Status.CurrentRevision = revision
+		sts.Status.Replicas = *sts.Spec.Replicas
+		return k8sClient.Status().Update(ctx, sts)
+	})).To(Succeed())
 }
 
 func podNames(c *etcdv1alpha1.EtcdCluster) func() []string {
