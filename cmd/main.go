@@ -152,6 +152,16 @@ func run(opts options) error {
 		return err
 	}
 
+	if err := (&controller.EtcdRestoreReconciler{
+		Client:    mgr.GetClient(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("quorum"),
+		APIReader: mgr.GetAPIReader(),
+		ToolImage: jobImage,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+
 	if err := (&controller.EtcdBackupScheduleReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("quorum"),

@@ -146,3 +146,10 @@ func init() {
 		return nil
 	})
 }
+
+// AnnotationRestoring on an EtcdCluster names the EtcdRestore restoring it
+// in place. While it is set the cluster's reconciler takes no step of its
+// own (as with spec.paused), and no other restore may start. The restore
+// sets it before it stops the members and removes it once the restored
+// cluster is healthy.
+const AnnotationRestoring = "etcd.quorum.dev/restoring"
