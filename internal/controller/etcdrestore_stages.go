@@ -89,6 +89,7 @@ func (r *EtcdRestoreReconciler) resolveSource(ctx context.Context, rs *etcdv1alp
 	if client.IgnoreNotFound(err) != nil {
 		return nil, 0, "", fmt.Errorf("get EtcdBackup %s: %w", from.BackupName, err)
 	}
+	b.Name = from.BackupName // a Get that found nothing may clear it
 	if why, failed := r.backupUnusable(&b, err != nil); failed {
 		return nil, 0, why, nil
 	}
