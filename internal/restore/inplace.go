@@ -22,6 +22,15 @@ import (
 //     before; it is never deleted here. A person reclaims it
 //     (docs/backup.md).
 
+// RevisionBump is how far an in-place restore raises the snapshot's
+// revision, marking the old revisions compacted (as Kubernetes' own etcd
+// restore advice does): clients of the same Service kept revisions of the
+// cluster before, which after a rollback would name other data. Raised,
+// revisions keep moving forward, and a watch that resumes at an old
+// revision is told it was compacted and lists again, instead of waiting
+// silently for a revision the restored data has not reached.
+const RevisionBump = 1_000_000_000
+
 // AlreadyRestored: the member restored for this restore ID before.
 const AlreadyRestored Outcome = "the member already restored for this restore: its data is kept"
 
@@ -94,7 +103,7 @@ func restoreBeside(ctx context.Context, m Member, src Source, wantSHA256 string,
 	if err := os.RemoveAll(staging); err != nil {
 		return "", err
 	}
-	if err := restoreSnapshot(snapshotPath, staging, m, lg); err != nil {
+	if err := restoreSnapshot(snapshotPath, staging, m, RevisionBump, lg); err != nil {
 		os.RemoveAll(staging)
 		return "", err
 	}

@@ -77,8 +77,18 @@ func TestInPlaceRestoreMovesTheOldDataAsideAndRestores(t *testing.T) {
 	if len(before) != len(after) {
 		t.Fatalf("the second run touched the data: %v then %v", before, after)
 	}
-	if n := countKeys(t, m.DataDir); n != 20 {
-		t.Fatalf("the restored member serves %d keys, want 20", n)
+	_, cli := testservers.Etcd(t, m.DataDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/k/", clientv3.WithPrefix())
+	if err != nil || len(resp.Kvs) != 20 {
+		t.Fatalf("the restored member serves %v, %v; want 20 keys", resp, err)
+	}
+	if resp.Header.Revision < RevisionBump {
+		t.Errorf("revision %d after the restore, want it raised by %d", resp.Header.Revision, RevisionBump)
+	}
+	if _, err := cli.Get(ctx, "/k/", clientv3.WithRev(res.Revision)); err == nil || !strings.Contains(err.Error(), "compacted") {
+		t.Errorf("a read at the backup's revision %d: %v, want it compacted", res.Revision, err)
 	}
 }
 
