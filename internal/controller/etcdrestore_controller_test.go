@@ -108,6 +108,9 @@ var _ = Describe("In-place restore (EtcdRestore)", func() {
 			p := meta.FindStatusCondition(cluster.Status.Conditions, etcdv1alpha1.ConditionProgressing)
 			g.Expect(p).NotTo(BeNil())
 			g.Expect(p.Message).To(ContainSubstring("EtcdRestore rollback is restoring the cluster in place"))
+			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRestoring))
+			g.Expect(meta.IsStatusConditionTrue(cluster.Status.Conditions, etcdv1alpha1.ConditionStalled)).To(BeFalse(),
+				"members stopped on purpose are no lost quorum a person must see to")
 		}, timeout).Should(Succeed())
 		Consistently(func(g Gomega) {
 			sts := statefulSet()
@@ -128,6 +131,18 @@ var _ = Describe("In-place restore (EtcdRestore)", func() {
 		Expect(pass(rs).Status.Phase).To(Equal(etcdv1alpha1.RestoreRestoring))
 		Expect(rs.Status.Message).To(ContainSubstring("form a new cluster"))
 
+		By("reporting a member that cannot restore, without ending")
+		failing := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "main-0", Namespace: ns, Labels: resources.SelectorLabels(cluster)},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "etcd", Image: "etcd"}}}}
+		Expect(k8sClient.Create(ctx, failing)).To(Succeed())
+		failing.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "restore-in-place", Image: "quorum:envtest",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: "the snapshot's SHA-256 is 00"}}}}
+		Expect(k8sClient.Status().Update(ctx, failing)).To(Succeed())
+		Expect(pass(rs).Status.Phase).To(Equal(etcdv1alpha1.RestoreRestoring))
+		Expect(rs.Status.Message).To(ContainSubstring("main-0 could not restore the snapshot (it retries; its data was not moved): the snapshot's SHA-256 is 00"))
+		Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, etcdv1alpha1.ConditionStalled)).To(BeTrue())
+		Expect(k8sClient.Delete(ctx, failing)).To(Succeed())
+
 		By("finishing once the restored members answer under a new cluster ID")
 		startRestoredMembers(cluster, 0xbeef)
 		Eventually(func() etcdv1alpha1.RestorePhase { return pass(rs).Status.Phase }, timeout, 200*time.Millisecond).
@@ -136,6 +151,7 @@ var _ = Describe("In-place restore (EtcdRestore)", func() {
 		Expect(rs.Status.FinishedAt).NotTo(BeNil())
 		Expect(rs.Status.Message).To(ContainSubstring("EtcdBackup nightly (revision 42)"))
 		Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, etcdv1alpha1.ConditionReady)).To(BeTrue())
+		Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, etcdv1alpha1.ConditionStalled)).To(BeFalse())
 		Expect(rs.Status.ObservedGeneration).To(Equal(rs.Generation))
 		Expect(mark()).To(BeEmpty())
 		Expect(seen).To(ContainElements(ContainSubstring("MembersStopped"), ContainSubstring("Restored")))

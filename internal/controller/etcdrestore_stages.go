@@ -259,17 +259,6 @@ func (r *EtcdRestoreReconciler) finish(ctx context.Context, rs *etcdv1alpha1.Etc
 	if t.cluster == nil || t.sts == nil {
 		return false, r.lost(rs, t)
 	}
-	pods, err := r.memberPods(ctx, t.cluster)
-	if err != nil {
-		return false, err
-	}
-	for i := range pods {
-		if msg, failed := resources.RestoreFailure(&pods[i]); failed {
-			rs.Status.Message = fmt.Sprintf("%s could not restore the snapshot (it retries; its data was not moved): %s", pods[i].Name, msg)
-			r.event(rs, corev1.EventTypeWarning, "MemberRestoreFailed", "%s", rs.Status.Message)
-			return true, nil
-		}
-	}
 	// The restore's size, not the spec's: a size edited meanwhile is the
 	// cluster reconciler's to carry out once the mark is gone.
 	size := int(t.cluster.Spec.Size)
@@ -277,8 +266,10 @@ func (r *EtcdRestoreReconciler) finish(ctx context.Context, rs *etcdv1alpha1.Etc
 		size = resources.InPlaceRestoreMembers(&t.sts.Spec.Template)
 	}
 	if why := restoredHealth(t.cluster, rs.Status.PreviousClusterID, size); why != "" {
-		rs.Status.Message = why
-		return false, nil
+		// Not yet; a member whose restore failed is why it is stuck
+		// (judged only now: a failed try that a retry overcame stays in
+		// the pod's status).
+		return r.restoreFailed(ctx, rs, t, why)
 	}
 	if t.ours(rs) {
 		if err := r.unmark(ctx, t); err != nil {
@@ -290,6 +281,24 @@ func (r *EtcdRestoreReconciler) finish(ctx context.Context, rs *etcdv1alpha1.Etc
 	rs.Status.Message = fmt.Sprintf("Restored from %s: cluster ID %s (was %s)", sourceText(rs), rs.Status.NewClusterID, orNone(rs.Status.PreviousClusterID))
 	r.event(rs, corev1.EventTypeNormal, "Restored", "%s", rs.Status.Message)
 	r.event(t.cluster, corev1.EventTypeNormal, "Restored", "EtcdRestore %s: %s", rs.Name, rs.Status.Message)
+	return false, nil
+}
+
+// restoreFailed reports a member whose restore container failed, or else
+// why the restore waits. stalled is true for a failure.
+func (r *EtcdRestoreReconciler) restoreFailed(ctx context.Context, rs *etcdv1alpha1.EtcdRestore, t restoreTarget, why string) (bool, error) {
+	rs.Status.Message = why
+	pods, err := r.memberPods(ctx, t.cluster)
+	if err != nil {
+		return false, err
+	}
+	for i := range pods {
+		if msg, failed := resources.RestoreFailure(&pods[i]); failed {
+			rs.Status.Message = fmt.Sprintf("%s could not restore the snapshot (it retries; its data was not moved): %s", pods[i].Name, msg)
+			r.event(rs, corev1.EventTypeWarning, "MemberRestoreFailed", "%s", rs.Status.Message)
+			return true, nil
+		}
+	}
 	return false, nil
 }
 
