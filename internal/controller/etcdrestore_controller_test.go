@@ -127,8 +127,9 @@ var _ = Describe("In-place restore (EtcdRestore)", func() {
 		By("starting the members once none is left")
 		Expect(pass(rs).Status.Phase).To(Equal(etcdv1alpha1.RestoreRestoring), rs.Status.Message)
 		Expect(rs.Status.PreviousClusterID).To(Equal("feed"))
-		Expect(*statefulSet().Spec.Replicas).To(BeEquivalentTo(3))
+		Expect(*statefulSet().Spec.Replicas).To(BeZero(), "members start only once the stage is recorded")
 		Expect(pass(rs).Status.Phase).To(Equal(etcdv1alpha1.RestoreRestoring))
+		Expect(*statefulSet().Spec.Replicas).To(BeEquivalentTo(3))
 		Expect(rs.Status.Message).To(ContainSubstring("form a new cluster"))
 
 		By("reporting a member that cannot restore, without ending")

@@ -220,7 +220,7 @@ func (r *EtcdRestoreReconciler) enterStopping(ctx context.Context, rs *etcdv1alp
 }
 
 // stop waits until no member pod exists and the StatefulSet controller has
-// seen the scale to 0, then starts the members on the restore.
+// seen the scale to 0.
 func (r *EtcdRestoreReconciler) stop(ctx context.Context, rs *etcdv1alpha1.EtcdRestore, t restoreTarget) error {
 	if t.cluster == nil || t.sts == nil {
 		return r.lost(rs, t)
@@ -242,18 +242,18 @@ func (r *EtcdRestoreReconciler) stop(ctx context.Context, rs *etcdv1alpha1.EtcdR
 		rs.Status.Message = fmt.Sprintf("Waiting for the members to stop: %d member pods left", len(pods))
 		return nil
 	}
+	// The members are started by the next stage, once this one is
+	// recorded: a pass killed in between must not find them starting
+	// while its phase still says to stop them.
 	size := resources.InPlaceRestoreMembers(&t.sts.Spec.Template)
-	if err := r.setReplicas(ctx, t.sts, int32(size)); err != nil {
-		return err
-	}
 	rs.Status.Phase, rs.Status.PreviousClusterID = etcdv1alpha1.RestoreRestoring, t.cluster.Status.ClusterID
 	rs.Status.Message = fmt.Sprintf("Starting %d members on the restored data", size)
 	r.event(rs, corev1.EventTypeNormal, "MembersStopped", "Every member stopped; starting %d members, each restoring its data (the old data is moved aside)", size)
 	return nil
 }
 
-// finish waits until the cluster is healthy under a new cluster ID, then
-// removes the mark. A member whose restore fails is reported; its pod
+// finish starts the members on the restore, waits until the cluster is
+// healthy under a new cluster ID, then removes the mark. A member whose restore fails is reported; its pod
 // retries (nothing was moved aside before the snapshot was verified).
 func (r *EtcdRestoreReconciler) finish(ctx context.Context, rs *etcdv1alpha1.EtcdRestore, t restoreTarget) (bool, error) {
 	if t.cluster == nil || t.sts == nil {
@@ -264,6 +264,11 @@ func (r *EtcdRestoreReconciler) finish(ctx context.Context, rs *etcdv1alpha1.Etc
 	size := int(t.cluster.Spec.Size)
 	if t.restarting(rs) {
 		size = resources.InPlaceRestoreMembers(&t.sts.Spec.Template)
+	}
+	if t.ours(rs) && t.restarting(rs) {
+		if err := r.setReplicas(ctx, t.sts, int32(size)); err != nil {
+			return false, err
+		}
 	}
 	if why := restoredHealth(t.cluster, rs.Status.PreviousClusterID, size); why != "" {
 		// Not yet; a member whose restore failed is why it is stuck
