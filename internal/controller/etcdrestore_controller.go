@@ -174,7 +174,8 @@ func setRestoreKstatus(rs *etcdv1alpha1.EtcdRestore, stalled bool) {
 	case phase == etcdv1alpha1.RestoreFailed:
 		reconciling, stall = metav1.ConditionFalse, metav1.ConditionTrue
 	case stalled:
-		stall = metav1.ConditionTrue
+		// kstatus reads Reconciling first: Stalled alone says Failed.
+		reconciling, stall = metav1.ConditionFalse, metav1.ConditionTrue
 	}
 	setKstatus(&rs.Status.Conditions, rs.Generation, string(phase), rs.Status.Message, ready, reconciling, stall)
 }
