@@ -155,6 +155,18 @@ func run(opts options) error {
 		return err
 	}
 
+	if err := (&controller.EtcdRestoreReconciler{
+		Client:    mgr.GetClient(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("quorum"),
+		APIReader: mgr.GetAPIReader(),
+		ToolImage: jobImage,
+		// A snapshot that failed its verification is not restored.
+		VerificationFailed: controller.BackupVerificationFailed,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+
 	if err := (&controller.EtcdBackupScheduleReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("quorum"),

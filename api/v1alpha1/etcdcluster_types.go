@@ -415,7 +415,7 @@ type EtcdOptions struct {
 // ClusterPhase is a one-word summary of the cluster for people; automation
 // should read the conditions.
 //
-// +kubebuilder:validation:Enum=Pending;Creating;Running;Scaling;Upgrading;Degraded;QuorumLost;Paused
+// +kubebuilder:validation:Enum=Pending;Creating;Running;Scaling;Upgrading;Degraded;QuorumLost;Paused;Restoring
 type ClusterPhase string
 
 // The phases of an EtcdCluster.
@@ -428,6 +428,8 @@ const (
 	PhaseDegraded   ClusterPhase = "Degraded"
 	PhaseQuorumLost ClusterPhase = "QuorumLost"
 	PhasePaused     ClusterPhase = "Paused"
+	// PhaseRestoring: an EtcdRestore restores the cluster in place.
+	PhaseRestoring ClusterPhase = "Restoring"
 )
 
 // EtcdClusterStatus is what the operator last observed of the cluster.

@@ -119,3 +119,13 @@ func (r *EtcdBackupReconciler) recordVerification(b *etcdv1alpha1.EtcdBackup, ms
 	b.Status.Verification = v
 	meta.SetStatusCondition(&b.Status.Conditions, cond)
 }
+
+// BackupVerificationFailed says why a backup's last verification failed,
+// if it did: an in-place restore refuses such a snapshot.
+func BackupVerificationFailed(b *etcdv1alpha1.EtcdBackup) (string, bool) {
+	v := b.Status.Verification
+	if v == nil || v.Result != etcdv1alpha1.VerificationFailed {
+		return "", false
+	}
+	return "the backup failed its verification: " + v.Message, true
+}

@@ -112,7 +112,9 @@ func (r *EtcdClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 
 	plan := step{kind: stepNone}
-	if !cluster.Spec.Paused {
+	if restore, restoring := restoringBy(&cluster); restoring {
+		plan = step{kind: stepWait, reason: restore}
+	} else if !cluster.Spec.Paused {
 		if plan, err = r.act(ctx, obs); err != nil {
 			// The status of a pass that failed says so: a cluster stuck on
 			// an error must not look as if all were well.

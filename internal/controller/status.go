@@ -121,6 +121,10 @@ func computeStatus(obs *observedCluster, plan step) etcdv1alpha1.EtcdClusterStat
 	}
 	progressing := h.progressing(c.Spec.Paused, plan)
 	st.Phase = phase(c.Spec.Paused, h, rs.active && plan.kind != stepHalted)
+	if _, restoring := restoringBy(c); restoring {
+		// Members stopped on purpose: not a lost quorum a person must see to.
+		st.Phase = etcdv1alpha1.PhaseRestoring
+	}
 	stalled := stalledCondition(st.Phase, available, plan)
 	reconciling := reconcilingCondition(progressing, stalled)
 	for _, cond := range []metav1.Condition{

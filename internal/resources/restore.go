@@ -109,10 +109,11 @@ func KeepRestore(running, desired *corev1.PodTemplateSpec) {
 	}
 }
 
-// HasRestore says whether a pod template restores a snapshot.
+// HasRestore says whether a pod template restores a snapshot (at
+// bootstrap or in place).
 func HasRestore(t *corev1.PodTemplateSpec) bool {
 	for _, ic := range t.Spec.InitContainers {
-		if ic.Name == restoreContainer {
+		if isRestoreContainer(ic.Name) {
 			return true
 		}
 	}
@@ -123,7 +124,7 @@ func HasRestore(t *corev1.PodTemplateSpec) bool {
 // it failed, if it did.
 func RestoreFailure(p *corev1.Pod) (string, bool) {
 	for _, s := range p.Status.InitContainerStatuses {
-		if s.Name != restoreContainer {
+		if !isRestoreContainer(s.Name) {
 			continue
 		}
 		for _, t := range []*corev1.ContainerStateTerminated{s.State.Terminated, s.LastTerminationState.Terminated} {

@@ -24,6 +24,7 @@ func Command(args []string) int {
 	fs.StringVar(&m.Token, "initial-cluster-token", "", "the initial cluster token")
 	fs.StringVar(&m.State, "initial-cluster-state", "", "new or existing")
 	sha := fs.String("sha256", "", "the SHA-256 the backup recorded")
+	inPlace := fs.String("in-place", "", "the ID of an in-place restore: replace the member's data, moving it aside (see RunInPlace)")
 	file := fs.String("file", "", "the snapshot file (a mounted claim)")
 	s3 := backup.S3Flags(fs)
 	terminationLog := fs.String("termination-log", "/dev/termination-log", "where an error is written")
@@ -47,7 +48,13 @@ func Command(args []string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	lg, _ := zap.NewProduction()
-	outcome, err := Run(ctx, m, src, *sha, lg)
+	var outcome Outcome
+	var err error
+	if *inPlace != "" {
+		outcome, err = RunInPlace(ctx, m, src, *sha, *inPlace, lg)
+	} else {
+		outcome, err = Run(ctx, m, src, *sha, lg)
+	}
 	if err != nil {
 		return fail(*terminationLog, err)
 	}

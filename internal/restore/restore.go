@@ -72,22 +72,34 @@ func Run(ctx context.Context, m Member, src Source, wantSHA256 string, lg *zap.L
 	if err := os.RemoveAll(m.DataDir); err != nil {
 		return "", err
 	}
-	err := snapshot.NewV3(lg).Restore(snapshot.RestoreConfig{
-		SnapshotPath:        snapshotPath,
-		Name:                m.Name,
-		OutputDataDir:       staging,
-		PeerURLs:            []string{m.PeerURL},
-		InitialCluster:      m.InitialCluster,
-		InitialClusterToken: m.Token,
-	})
-	if err != nil {
+	if err := restoreSnapshot(snapshotPath, staging, m, 0, lg); err != nil {
 		os.RemoveAll(staging)
-		return "", fmt.Errorf("restore the snapshot: %w", err)
+		return "", err
 	}
 	if err := os.Rename(staging, m.DataDir); err != nil {
 		return "", err
 	}
 	return Restored, nil
+}
+
+// restoreSnapshot is etcd's own restore of the snapshot file into dir, for
+// member m of the cluster m.InitialCluster under m.Token, with the
+// revision raised by bump (and marked compacted) when bump is not 0.
+func restoreSnapshot(snapshotPath, dir string, m Member, bump uint64, lg *zap.Logger) error {
+	err := snapshot.NewV3(lg).Restore(snapshot.RestoreConfig{
+		SnapshotPath:        snapshotPath,
+		Name:                m.Name,
+		OutputDataDir:       dir,
+		PeerURLs:            []string{m.PeerURL},
+		InitialCluster:      m.InitialCluster,
+		InitialClusterToken: m.Token,
+		RevisionBump:        bump,
+		MarkCompacted:       bump > 0,
+	})
+	if err != nil {
+		return fmt.Errorf("restore the snapshot: %w", err)
+	}
+	return nil
 }
 
 // ErrChecksum is returned, wrapped, by Fetch for a snapshot whose SHA-256

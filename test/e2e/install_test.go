@@ -97,7 +97,7 @@ var _ = Describe("Installing with Helm", Label("install"), Serial, func() {
 				client.MatchingLabels{"app.kubernetes.io/instance": helmRelease})).To(Succeed())
 			g.Expect(pods.Items).To(BeEmpty(), "operator pods left")
 		}, 2*time.Minute, 2*time.Second).Should(Succeed())
-		for _, name := range []string{"etcdclusters.etcd.quorum.dev", "etcdbackups.etcd.quorum.dev", "etcdbackupschedules.etcd.quorum.dev"} {
+		for _, name := range []string{"etcdclusters.etcd.quorum.dev", "etcdbackups.etcd.quorum.dev", "etcdbackupschedules.etcd.quorum.dev", "etcdrestores.etcd.quorum.dev"} {
 			// Metadata only: the suite's scheme has no CRD type.
 			crd := &metav1.PartialObjectMetadata{}
 			crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))

@@ -86,7 +86,7 @@ var _ = Describe("The Helm chart", func() {
 	It("leaves the CRDs out with crds.install=false, and unkept with crds.keep=false", func() {
 		Expect(ofKind(helmTemplate("--set", "crds.install=false"), "CustomResourceDefinition")).To(BeEmpty())
 		unkept := helmTemplate("--set", "crds.keep=false")
-		Expect(ofKind(unkept, "CustomResourceDefinition")).To(HaveLen(3))
+		Expect(ofKind(unkept, "CustomResourceDefinition")).To(ConsistOf(crdNames))
 		for _, name := range ofKind(unkept, "CustomResourceDefinition") {
 			annotations := find(unkept, "CustomResourceDefinition", name).GetAnnotations()
 			Expect(annotations).NotTo(HaveKey(keepAnnotation))

@@ -20,7 +20,7 @@ import (
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 )
 
-var crdNames = []string{"etcdclusters.etcd.quorum.dev", "etcdbackups.etcd.quorum.dev", "etcdbackupschedules.etcd.quorum.dev"}
+var crdNames = []string{"etcdclusters.etcd.quorum.dev", "etcdbackups.etcd.quorum.dev", "etcdbackupschedules.etcd.quorum.dev", "etcdrestores.etcd.quorum.dev"}
 
 // On envtest's API server, which runs no controllers: nothing starts, but
 // every object is admitted or refused as on a real cluster, and what Helm
