@@ -75,7 +75,7 @@ func addFakeNode(name string) string {
 	return node.Name
 }
 
-var _ = Describe("Member placement", Label("placement"), func() {
+var _ = Describe("Member placement", Label("placement"), Serial, func() {
 	It("leaves a third member Pending on two nodes with memberSpread Required, and status gives the scheduler's reason", func() {
 		ns := newNamespace()
 		startKwok()
