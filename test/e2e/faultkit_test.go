@@ -172,21 +172,28 @@ func peerRules(match ...string) [][]string {
 // function, also run after the spec while the pod lives, removes them.
 func dropPeerTraffic(namespace, pod string, match ...string) (heal func()) {
 	GinkgoHelper()
-	rules := peerRules(append(match, "-j", "DROP")...)
+	return insertRules(namespace, pod, peerRules(append(match, "-j", "DROP")...))
+}
+
+// insertRules inserts iptables rules, each first in its chain, in a
+// member's network namespace, in order. The returned function, also run
+// after the spec, deletes them.
+func insertRules(namespace, pod string, rules [][]string) (remove func()) {
+	GinkgoHelper()
 	for _, r := range rules {
 		inPodNetwork(namespace, pod, append([]string{"iptables", "-I"}, r...)...)
 	}
-	healed := false
-	heal = func() {
+	removed := false
+	remove = func() {
 		GinkgoHelper()
-		if healed {
+		if removed {
 			return
 		}
-		healed = true
+		removed = true
 		for _, r := range rules {
 			inPodNetwork(namespace, pod, append([]string{"iptables", "-D"}, r...)...)
 		}
 	}
-	DeferCleanup(heal)
-	return heal
+	DeferCleanup(remove)
+	return remove
 }

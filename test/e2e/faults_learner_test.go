@@ -66,22 +66,7 @@ func acceptPeersOnly(namespace, pod string, peers map[string]string) (heal func(
 			[]string{"OUTPUT", "-p", "tcp", "--dport", "2380", "-d", ip, "-j", "ACCEPT"})
 	}
 	// -I puts each rule first: the ACCEPTs, inserted last, come before the DROPs.
-	for _, r := range rules {
-		inPodNetwork(namespace, pod, append([]string{"iptables", "-I"}, r...)...)
-	}
-	healed := false
-	heal = func() {
-		GinkgoHelper()
-		if healed {
-			return
-		}
-		healed = true
-		for _, r := range rules {
-			inPodNetwork(namespace, pod, append([]string{"iptables", "-D"}, r...)...)
-		}
-	}
-	DeferCleanup(heal)
-	return heal
+	return insertRules(namespace, pod, rules)
 }
 
 // learners are the names (or, before they started, the peer URLs) of the
