@@ -69,9 +69,13 @@ type BackupJobTemplate struct {
 // TLS (cert and key files, client-cert-auth, peer-*, any *-file),
 // force-new-cluster (which would drop every other member), the config
 // file, and the flags spec.options has fields for (quota, compaction,
-// heartbeat, election timeout).
+// heartbeat, election timeout); and flags that trade safety away:
+// unsafe-no-fsync (an acknowledged write lost at a power cut),
+// strict-reconfig-check (etcd's own refusal of a membership change that
+// loses quorum), max-wals and max-snapshots (0 keeps every file until the
+// volume is full).
 //
 // +kubebuilder:validation:MaxLength=1024
 // +kubebuilder:validation:XValidation:rule="self.matches('^--[a-z0-9][a-z0-9.-]*=')",message="an extraArgs entry is one etcd flag written --name=value, such as --snapshot-count=50000 or --enable-pprof=true"
-// +kubebuilder:validation:XValidation:rule="!self.matches('^--[a-z0-9][a-z0-9.-]*=') || (!(self.split('=')[0].substring(2) in ['name', 'data-dir', 'wal-dir', 'advertise-client-urls', 'cert-file', 'key-file', 'trusted-ca-file', 'client-cert-auth', 'auto-tls', 'quota-backend-bytes', 'auto-compaction-mode', 'auto-compaction-retention', 'heartbeat-interval', 'election-timeout', 'config-file', 'force-new-cluster', 'experimental-peer-skip-client-san-verification']) && !self.startsWith('--initial-') && !self.startsWith('--listen-') && !self.startsWith('--peer-') && !self.startsWith('--discovery') && !self.split('=')[0].endsWith('-file'))",messageExpression="'extraArgs may not set ' + self.split('=')[0] + ': the operator sets it (names, directories, URLs, the initial cluster and TLS), or spec.options has a field for it (quota, compaction, heartbeat, election timeout)'"
+// +kubebuilder:validation:XValidation:rule="!self.matches('^--[a-z0-9][a-z0-9.-]*=') || (!(self.split('=')[0].substring(2) in ['name', 'data-dir', 'wal-dir', 'advertise-client-urls', 'cert-file', 'key-file', 'trusted-ca-file', 'client-cert-auth', 'auto-tls', 'quota-backend-bytes', 'auto-compaction-mode', 'auto-compaction-retention', 'heartbeat-interval', 'election-timeout', 'config-file', 'force-new-cluster', 'experimental-peer-skip-client-san-verification', 'unsafe-no-fsync', 'strict-reconfig-check', 'max-wals', 'max-snapshots']) && !self.startsWith('--initial-') && !self.startsWith('--listen-') && !self.startsWith('--peer-') && !self.startsWith('--discovery') && !self.split('=')[0].endsWith('-file'))",messageExpression="'extraArgs may not set ' + self.split('=')[0] + ': the operator sets it (names, directories, URLs, the initial cluster and TLS), or spec.options has a field for it (quota, compaction, heartbeat, election timeout), or it trades safety away (fsync, reconfiguration checks, WAL and snapshot retention)'"
 type EtcdFlag string

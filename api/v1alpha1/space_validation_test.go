@@ -5,6 +5,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -53,6 +55,27 @@ var _ = Describe("Disk space settings", func() {
 			withQuota(c, "4Gi")
 		}),
 	)
+
+	// YAML written by hand gives the quota as a number; CEL then sees an
+	// int, not a string, and the rule must read it all the same.
+	It("reads a quota written as a number", func() {
+		for _, tc := range []struct {
+			quota int64
+			valid bool
+		}{{256 << 20, true}, {4 << 30, false}} {
+			c := validCluster(newNamespace())
+			c.SetGroupVersionKind(etcdv1alpha1.GroupVersion.WithKind("EtcdCluster"))
+			raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(c)
+			Expect(err).NotTo(HaveOccurred())
+			u := &unstructured.Unstructured{Object: raw}
+			Expect(unstructured.SetNestedField(u.Object, tc.quota, "spec", "options", "quotaBackendBytes")).To(Succeed())
+			if err := k8sClient.Create(ctx, u); tc.valid {
+				Expect(err).NotTo(HaveOccurred(), "a numeric quota of %d", tc.quota)
+			} else {
+				expectInvalid(err, tooBig)
+			}
+		}
+	})
 
 	It("refuses raising the quota above the claim later", func() {
 		c := validCluster(newNamespace())
