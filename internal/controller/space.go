@@ -75,19 +75,42 @@ func planSpace(obs *observedCluster, m membership, now time.Time) step {
 	return step{kind: stepNone}
 }
 
-// planNoSpace compacts once per revision while NOSPACE is raised, then
-// defragments every member once after that compaction.
+// planNoSpace compacts while NOSPACE is raised, then defragments every
+// member once after that compaction. A run under way is finished before
+// anything is compacted again: etcd takes deletes and lease expiries under
+// NOSPACE, so the revision moves between passes, and compacting at every
+// new revision would restart the run at its first member for ever.
 func planNoSpace(obs *observedCluster, m membership, ms *etcdv1alpha1.MaintenanceStatus) (step, bool) {
+	run := ms.LastDefrag
+	noSpaceRun := run != nil && run.Reason == etcdv1alpha1.DefragReasonNoSpace
+	if noSpaceRun && run.Result == etcdv1alpha1.DefragRunning {
+		return step{}, false // the generic continuation takes it on
+	}
 	rev := currentRevision(obs)
-	if lc := ms.LastCompaction; lc == nil || lc.Revision < rev {
+	lc := ms.LastCompaction
+	// Compact first, and again only after a whole run ended since the last
+	// compaction and the alarm is still up.
+	ranSinceCompaction := lc != nil && noSpaceRun && !run.StartTime.Before(&lc.Time)
+	if lc == nil || (lc.Revision < rev && ranSinceCompaction && !allFit(obs, m)) {
 		return step{kind: stepCompact, space: &spacePlan{reason: etcdv1alpha1.DefragReasonNoSpace, revision: rev},
 			reason: fmt.Sprintf("NOSPACE is raised: compacting the history to revision %d before defragmenting the members", rev)}, true
 	}
-	run := ms.LastDefrag
-	if run != nil && run.Reason == etcdv1alpha1.DefragReasonNoSpace && !run.StartTime.Before(&ms.LastCompaction.Time) {
-		return step{}, false // under way or done: the generic continuation takes it on
+	if ranSinceCompaction {
+		return step{}, false // done at this revision: disarm decides
 	}
 	return defragNext(obs, m, memberNames(obs.members), spacePlan{reason: etcdv1alpha1.DefragReasonNoSpace, newRun: true}), true
+}
+
+// allFit says whether every healthy member's database fits the quota with
+// the room disarming NOSPACE asks for.
+func allFit(obs *observedCluster, m membership) bool {
+	quota := resources.QuotaBackendBytes(obs.cluster)
+	for name, st := range obs.statuses {
+		if m.healthy[name] && !fitsWithRoom(st.DBSize, quota) {
+			return false
+		}
+	}
+	return true
 }
 
 // defragNext defragments the follower with the highest ordinal among
