@@ -335,7 +335,10 @@ func startMember(c *etcdv1alpha1.EtcdCluster, ordinal int, added bool) {
 	ip := fmt.Sprintf("10.0.%d.%d", len(c.Namespace)%200, ordinal+1)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace, Labels: resources.SelectorLabels(c)},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "etcd", Image: "etcd"}}},
+		// With the quota the current template gives, as a pod the
+		// StatefulSet made from it would run.
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "etcd", Image: "etcd", Env: []corev1.EnvVar{
+			{Name: "ETCD_QUOTA_BACKEND_BYTES", Value: fmt.Sprint(resources.QuotaBackendBytes(c))}}}}},
 	}
 	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 	pod.Status.PodIP = ip

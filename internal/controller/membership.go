@@ -159,7 +159,7 @@ func planSeal(obs *observedCluster, m membership) (step, bool) {
 // out): closer to it, the next writes would raise the alarm again. CORRUPT
 // is never cleared by the operator.
 func planDisarm(obs *observedCluster, m membership) step {
-	quota := resources.QuotaBackendBytes(obs.cluster)
+	quota := effectiveQuota(obs)
 	for _, a := range raisedAlarms(obs) {
 		if a.Type != etcd.AlarmNoSpace {
 			continue

@@ -141,6 +141,12 @@ func (s clusterShape) observe() *observedCluster {
 		if in(s.terminating, i) {
 			pod.DeletionTimestamp = ptr.To(metav1.Now())
 		}
+		// As the current template starts it: with the cluster's quota; an
+		// outdated pod as an operator that set none did (etcd's 2 GiB).
+		if !in(s.outdated, i) {
+			pod.Spec.Containers = []corev1.Container{{Name: "etcd", Env: []corev1.EnvVar{
+				{Name: "ETCD_QUOTA_BACKEND_BYTES", Value: fmt.Sprint(resources.QuotaBackendBytes(c))}}}}
+		}
 		if reason, ok := s.waiting[i]; ok {
 			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "etcd",
 				State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}}}
@@ -287,7 +293,8 @@ func TestPlanMembership(t *testing.T) {
 
 		// Alarms: NOSPACE is not unhealth; it is disarmed once the data fits.
 		{"rolls out a raised quota under NOSPACE", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, noSpace: true, dbSize: 3 << 30, quota: "4Gi"}, stepRollMember, "m-2", 0},
-		{"does not restart a member onto a quota its data does not fit", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, dbSize: 300 << 20}, stepWait, "m-2", 0},
+		{"restarts a member on the quota it runs with when its data does not fit the new default", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, dbSize: 300 << 20}, stepRollMember, "m-2", 0},
+		{"does not restart a member onto a lower quota the spec sets that its data does not fit", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, dbSize: 300 << 20, quota: "256Mi"}, stepWait, "m-2", 0},
 		{"restarts a member onto a lower quota its data fits", clusterShape{size: 3, members: 3, replicas: 3, outdated: []int{0, 1, 2}, dbSize: 200 << 20}, stepRollMember, "m-2", 0},
 		{"compacts first under NOSPACE", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 << 20, revision: 90}, stepCompact, "", 0},
 		{"keeps NOSPACE while a database does not fit the quota after compaction and defragmentation", clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 << 20, revision: 90, recovered: true}, stepWait, "", 0},

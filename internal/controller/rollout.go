@@ -50,6 +50,8 @@ func (r *EtcdClusterReconciler) ensureTemplate(ctx context.Context, obs *observe
 	// A cluster whose spec names no member spread keeps the one its
 	// StatefulSet was created with (None from an operator before the field).
 	placed := resources.WithMemberSpread(c, resources.EffectiveMemberSpread(c, sts))
+	// Nor is the default quota lowered below data a member already holds.
+	placed = withEffectiveQuota(obs, placed)
 	template, hash := resources.MemberTemplate(placed, obs.trustedCA, r.ToolImage)
 	creating := resources.IsCreating(obs.bootstrap)
 	if creating {

@@ -104,7 +104,7 @@ func planNoSpace(obs *observedCluster, m membership, ms *etcdv1alpha1.Maintenanc
 // allFit says whether every healthy member's database fits the quota with
 // the room disarming NOSPACE asks for.
 func allFit(obs *observedCluster, m membership) bool {
-	quota := resources.QuotaBackendBytes(obs.cluster)
+	quota := effectiveQuota(obs)
 	for name, st := range obs.statuses {
 		if m.healthy[name] && !fitsWithRoom(st.DBSize, quota) {
 			return false
@@ -256,7 +256,7 @@ func scheduleDue(c *etcdv1alpha1.EtcdCluster, ms *etcdv1alpha1.MaintenanceStatus
 // how an operator upgrade that brings a smaller default quota, or a spec
 // that lowers it, stops short of taking writes away.
 func quotaLowered(obs *observedCluster, name string) (step, bool) {
-	quota := resources.QuotaBackendBytes(obs.cluster)
+	quota := effectiveQuota(obs)
 	s, ok := obs.statuses[name]
 	if !ok || quota >= podQuota(memberPod(obs, name)) || fitsWithRoom(s.DBSize, quota) {
 		return step{}, false
@@ -269,6 +269,48 @@ func quotaLowered(obs *observedCluster, name string) (step, bool) {
 // fitsWithRoom says whether a database of size leaves a tenth of the
 // quota free: less, and the next writes raise NOSPACE again.
 func fitsWithRoom(size, quota int64) bool { return size*10 < quota*9 }
+
+// effectiveQuota is the quota the member template sets: the spec's; else
+// the default for the volume, unless some member's database would not fit
+// that default with room, when it is the largest quota a member pod runs
+// with. A pod made from the template for any reason (a drain, a
+// replacement, the kubelet) must not come up with a quota below the data
+// it receives: it would raise NOSPACE for the whole cluster.
+func effectiveQuota(obs *observedCluster) int64 {
+	c := obs.cluster
+	quota := resources.QuotaBackendBytes(c)
+	if o := c.Spec.Options; o != nil && o.QuotaBackendBytes != nil {
+		return quota
+	}
+	var largest int64
+	for _, st := range obs.statuses {
+		largest = max(largest, st.DBSize)
+	}
+	if fitsWithRoom(largest, quota) {
+		return quota
+	}
+	var running int64
+	for i := range obs.pods {
+		running = max(running, podQuota(&obs.pods[i]))
+	}
+	return max(running, quota)
+}
+
+// withEffectiveQuota is c with the effective quota written into its spec
+// when it differs from what the spec alone gives, for building the member
+// template.
+func withEffectiveQuota(obs *observedCluster, c *etcdv1alpha1.EtcdCluster) *etcdv1alpha1.EtcdCluster {
+	q := effectiveQuota(obs)
+	if q == resources.QuotaBackendBytes(c) {
+		return c
+	}
+	out := c.DeepCopy()
+	if out.Spec.Options == nil {
+		out.Spec.Options = &etcdv1alpha1.EtcdOptions{}
+	}
+	out.Spec.Options.QuotaBackendBytes = resource.NewQuantity(q, resource.BinarySI)
+	return out
+}
 
 // podQuota is the quota the member's pod runs with.
 func podQuota(p *corev1.Pod) int64 {

@@ -14,6 +14,7 @@ import (
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
+	"github.com/quorum-operator/quorum/internal/resources"
 )
 
 // applySpace puts the shape's disk space settings into the cluster.
@@ -228,5 +229,34 @@ func TestNoSpaceRecoveryFinishesWhileTheRevisionMoves(t *testing.T) {
 	want := []string{"Compact", "Defragment m-2", "Defragment m-1", "MoveLeader m-0", "Defragment m-0", "DisarmAlarm"}
 	if strings.Join(taken, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("steps:\n got %v\nwant %v", taken, want)
+	}
+}
+
+// A cluster from before the volume-based default runs at etcd's 2 GiB on a
+// 1 GiB claim. Once a member holds more than the new default (256 MiB)
+// fits, the template keeps the running quota: a pod recreated by a drain
+// or a replacement must not come up below the data (review finding).
+func TestEffectiveQuotaKeepsTheQuotaTheDataNeeds(t *testing.T) {
+	const mi = 1 << 20
+	small := clusterShape{size: 3, members: 3, replicas: 3, dbSize: 100 * mi}.observe()
+	if got, want := effectiveQuota(small), resources.QuotaBackendBytes(small.cluster); got != want {
+		t.Errorf("data that fits the default: quota %d, want the default %d", got, want)
+	}
+	if withEffectiveQuota(small, small.cluster) != small.cluster {
+		t.Errorf("data that fits the default: the template's cluster was changed")
+	}
+	big := clusterShape{size: 3, members: 3, replicas: 3, dbSize: 600 * mi}.observe()
+	for i := range big.pods {
+		big.pods[i].Spec.Containers = nil // made by an operator that set no quota
+	}
+	if got := effectiveQuota(big); got != resources.DefaultQuotaBackendBytes {
+		t.Errorf("600 MiB of data on pods running etcd's default: quota %d, want %d kept", got, resources.DefaultQuotaBackendBytes)
+	}
+	kept := withEffectiveQuota(big, big.cluster)
+	if q := kept.Spec.Options; q == nil || q.QuotaBackendBytes == nil || q.QuotaBackendBytes.Value() != resources.DefaultQuotaBackendBytes {
+		t.Errorf("the template's cluster does not carry the kept quota: %+v", kept.Spec.Options)
+	}
+	if big.cluster.Spec.Options != nil {
+		t.Errorf("the observed cluster's spec was changed")
 	}
 }
