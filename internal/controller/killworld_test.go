@@ -1,8 +1,11 @@
 package controller
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -61,6 +64,8 @@ type killWorld struct {
 	// of voters must always run.
 	formed bool
 	subnet int
+	// served: ordinals whose member certificate is served on their pod IP.
+	served map[int]bool
 }
 
 var killWorlds int
@@ -76,7 +81,7 @@ func newKillWorld(name string, spec etcdv1alpha1.EtcdClusterSpec) *killWorld {
 		cluster: createTestCluster(killNamespace, name, spec),
 		fake:    &etcd.Fake{Statuses: map[string]*etcd.MemberStatus{}},
 		kills:   map[string]int{}, hasData: map[string]bool{}, running: map[string]bool{}, hold: map[string]bool{},
-		subnet: killWorlds,
+		subnet: killWorlds, served: map[int]bool{},
 	}
 	w.r = w.newOperator()
 	return w
@@ -99,13 +104,14 @@ func (w *killWorld) newOperator() *EtcdClusterReconciler {
 // pass is one reconcile; a kill is recovered, counted, and the operator
 // replaced by a new one. A pass that fails (a write conflict) is retried
 // by the next, as the manager would.
-func (w *killWorld) pass() {
+func (w *killWorld) pass() (killedAt string) {
 	defer func() {
 		if p := recover(); p != nil {
 			k, ok := p.(killed)
 			if !ok {
 				panic(p)
 			}
+			killedAt = k.step
 			w.kills[k.step]++
 			w.r = w.newOperator()
 		}
@@ -113,20 +119,25 @@ func (w *killWorld) pass() {
 	if _, err := w.r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(w.cluster)}); err != nil {
 		GinkgoWriter.Printf("pass failed: %v\n", err)
 	}
+	return ""
 }
 
 // runUntil alternates passes and the world's moves until done says ""
-// (or why not yet), checking after every pass that a quorum of voters runs.
+// (or why not yet), checking after every pass that a quorum of voters
+// runs. done is asked only after a pass that was not killed, before the
+// world moves: the status it reads is that pass's, about what it saw.
 func (w *killWorld) runUntil(what string, done func() string) {
 	GinkgoHelper()
 	why := ""
 	for range 400 {
-		w.pass()
+		killedAt := w.pass()
 		w.expectQuorum()
-		w.advance()
-		if why = done(); why == "" {
-			return
+		if killedAt == "" {
+			if why = done(); why == "" {
+				return
+			}
 		}
+		w.advance()
 	}
 	Fail(fmt.Sprintf("%s: not converged after 400 passes: %s (kills %v)", what, why, w.kills))
 }
@@ -140,7 +151,15 @@ func (w *killWorld) endpoint(ordinal int) string {
 	return fmt.Sprintf("%s://%s:%d", resources.Scheme(w.cluster), w.ip(ordinal), resources.ClientPort)
 }
 
-func (w *killWorld) ip(ordinal int) string { return fmt.Sprintf("10.86.%d.%d", w.subnet, ordinal+1) }
+// ip is the pod IP of the member of that ordinal: for a TLS cluster a
+// loopback address, where the member's certificate is served
+// (serveCertificate).
+func (w *killWorld) ip(ordinal int) string {
+	if w.cluster.Spec.TLS != nil {
+		return fmt.Sprintf("127.86.%d.%d", w.subnet, ordinal+1)
+	}
+	return fmt.Sprintf("10.86.%d.%d", w.subnet, ordinal+1)
+}
 
 // pods are the cluster's member pods not being deleted, by name.
 func (w *killWorld) pods() map[string]corev1.Pod {
@@ -298,12 +317,50 @@ func (w *killWorld) startPod(sts *appsv1.StatefulSet, ordinal int) {
 		pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: resources.GuardContainerName,
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: memberguard.ExitLostData, Message: "data directory is empty"}}}}
 	case w.startEtcd(name, ordinal, image, &cm):
+		if w.cluster.Spec.TLS != nil {
+			w.serveCertificate(ordinal)
+		}
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	default:
 		pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "etcd",
 			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
 	}
 	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+}
+
+// serveCertificate serves, on the member's pod IP and client port, the
+// certificate in the member Secret as it is at each handshake, as etcd
+// does once the kubelet refreshed the mounted Secret: the operator reads
+// what members serve before it drops an old CA.
+func (w *killWorld) serveCertificate(ordinal int) {
+	GinkgoHelper()
+	if w.served[ordinal] {
+		return
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		var s corev1.Secret
+		if err := k8sClient.Get(ctx, w.key(resources.MemberSecretName(w.cluster)), &s); err != nil {
+			return nil, err
+		}
+		cert, err := tls.X509KeyPair(s.Data[resources.TLSCertKey], s.Data[resources.TLSKeyKey])
+		return &cert, err
+	}}
+	ln, err := tls.Listen("tcp", net.JoinHostPort(w.ip(ordinal), strconv.Itoa(resources.ClientPort)), cfg)
+	Expect(err).NotTo(HaveOccurred(), "serving the member certificate on a loopback address")
+	DeferCleanup(ln.Close)
+	w.served[ordinal] = true
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer func() { _ = conn.Close() }()
+				_ = conn.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
 }
 
 // startEtcd starts the member's etcd: a member etcd lists, or one of a new
