@@ -132,10 +132,10 @@ func (w *killWorld) runUntil(what string, done func() string) {
 	for range 400 {
 		killedAt := w.pass()
 		w.expectQuorum()
-		if killedAt == "" {
-			if why = done(); why == "" {
-				return
-			}
+		if killedAt != "" {
+			why = "the last pass was killed at " + killedAt
+		} else if why = done(); why == "" {
+			return
 		}
 		w.advance()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,7 +12,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
@@ -84,16 +88,21 @@ var _ = Describe("The operator killed every few seconds", Label("faults"), Seria
 	})
 })
 
-// operatorKiller deletes the running operator's pod every interval. Two
-// deletions in three are graceful (the manager cancels its passes mid-way
-// and hands the lease over); every third is forced, grace 0: the process
-// is killed and the next pod waits out the lease.
+// operatorKiller deletes the operator pod that holds the leader lease
+// every interval, once it has held it a moment (so every instance gets
+// some work done). Two deletions in three are graceful (the manager
+// cancels its passes mid-way and gives the lease up); every third is
+// forced, grace 0: the process is killed and its successor waits out the
+// lease.
 type operatorKiller struct {
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
 	kills atomic.Int32
 }
+
+// leaseName is the operator's leader election lease (cmd/main.go).
+const leaseName = "quorum.etcd.quorum.dev"
 
 func killOperatorEvery(interval time.Duration) *operatorKiller {
 	k := &operatorKiller{stop: make(chan struct{}), done: make(chan struct{})}
@@ -108,38 +117,45 @@ func killOperatorEvery(interval time.Duration) *operatorKiller {
 				return
 			case <-tick.C:
 			}
-			k.killReady()
+			k.killLeader()
 		}
 	}()
 	DeferCleanup(func() { k.halt() })
 	return k
 }
 
-// killReady deletes the operator pod if one is ready: a pod still starting
-// is left to start, so the operator gets some work done between kills.
-func (k *operatorKiller) killReady() {
-	var pods corev1.PodList
-	if err := k8sClient.List(ctx, &pods, client.InNamespace(operatorNamespace),
-		client.MatchingLabels{"control-plane": "controller-manager"}); err != nil {
-		GinkgoWriter.Printf("listing the operator pods: %v\n", err)
+// killLeader deletes the pod holding the lease, if one has held it for two
+// seconds or more.
+func (k *operatorKiller) killLeader() {
+	var lease coordinationv1.Lease
+	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: leaseName}, &lease); err != nil {
+		GinkgoWriter.Printf("reading the operator's lease: %v\n", err)
 		return
 	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || !podReady(p) {
-			continue
-		}
-		n := k.kills.Add(1)
-		var opts []client.DeleteOption
-		if n%3 == 0 {
-			opts = append(opts, client.GracePeriodSeconds(0))
-		}
-		if err := k8sClient.Delete(ctx, p, opts...); client.IgnoreNotFound(err) != nil {
-			GinkgoWriter.Printf("deleting the operator pod %s: %v\n", p.Name, err)
-		}
-		GinkgoWriter.Printf("%s killed the operator (%s, forced %v)\n", time.Now().Format(time.TimeOnly), p.Name, n%3 == 0)
+	if lease.Spec.HolderIdentity == nil || lease.Spec.AcquireTime == nil || time.Since(lease.Spec.AcquireTime.Time) < 2*time.Second {
 		return
 	}
+	// controller-runtime's identity is <hostname>_<uuid>; the hostname is
+	// the pod's name.
+	name, _, _ := strings.Cut(*lease.Spec.HolderIdentity, "_")
+	if name == "" {
+		return // released, not yet taken
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}}
+	n := k.kills.Add(1)
+	var opts []client.DeleteOption
+	if n%3 == 0 {
+		opts = append(opts, client.GracePeriodSeconds(0))
+	}
+	if err := k8sClient.Delete(ctx, pod, opts...); err != nil {
+		// NotFound: a holder killed before, whose lease has not run out.
+		k.kills.Add(-1)
+		if !apierrors.IsNotFound(err) {
+			GinkgoWriter.Printf("deleting the operator pod %s: %v\n", name, err)
+		}
+		return
+	}
+	GinkgoWriter.Printf("%s killed the operator (%s, forced %v)\n", time.Now().Format(time.TimeOnly), name, n%3 == 0)
 }
 
 // halt stops the kills, waits for the operator to run again, and returns
@@ -154,15 +170,6 @@ func (k *operatorKiller) halt() int {
 		Expect(err).NotTo(HaveOccurred(), "kubectl rollout status: %s", out)
 	})
 	return int(k.kills.Load())
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // expectVotersOnly: etcd lists n members, every one a started voter (no
