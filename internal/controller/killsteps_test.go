@@ -54,8 +54,16 @@ var _ = Describe("The operator killed at every step", Ordered, func() {
 			if w.kills[string(stepDisarmAlarm)] == 0 {
 				return "alarm not disarmed"
 			}
-			return w.converged()
+			w.fake.Lock()
+			defer w.fake.Unlock()
+			for endpoint, st := range w.fake.Statuses {
+				if len(st.Alarms) > 0 {
+					return endpoint + " still reports an alarm"
+				}
+			}
+			return ""
 		})
+		w.runUntil("settled after the alarm", w.converged)
 		record(w)
 	})
 
