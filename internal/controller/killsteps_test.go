@@ -8,6 +8,12 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/etcd"
@@ -152,6 +158,35 @@ var _ = Describe("The operator killed at every step", Ordered, func() {
 			return w.converged()
 		})
 		Expect(w.taken).To(HaveKeyWithValue(string(stepRollMember), 6), "each member rolled twice: to trust both CAs, then the new one only")
+		record(w)
+	})
+
+	It("expands the members' claims when spec.storage.size grows", func() {
+		// The step and the edit it answers come with the claim expansion
+		// feature (#16); without it spec.storage cannot change.
+		if !slices.Contains(allStepKinds, "ExpandClaims") {
+			Skip("this operator has no ExpandClaims step")
+		}
+		class := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "killsteps-expandable"},
+			Provisioner: "example.com/none", AllowVolumeExpansion: ptr.To(true)}
+		if err := k8sClient.Create(ctx, class); !apierrors.IsAlreadyExists(err) {
+			Expect(err).NotTo(HaveOccurred())
+		}
+		w := newKillWorld("grow", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16",
+			Storage: &etcdv1alpha1.StorageSpec{StorageClassName: ptr.To(class.Name), Size: ptr.To(resource.MustParse("1Gi"))}})
+		w.runUntil("create", w.converged)
+		w.update(func(c *etcdv1alpha1.EtcdCluster) { c.Spec.Storage.Size = ptr.To(resource.MustParse("2Gi")) })
+		w.runUntil("claims expanded", func() string {
+			var claims corev1.PersistentVolumeClaimList
+			Expect(k8sClient.List(ctx, &claims, client.InNamespace(w.cluster.Namespace), client.MatchingLabels(resources.SelectorLabels(w.cluster)))).To(Succeed())
+			for _, pvc := range claims.Items {
+				if c := pvc.Status.Capacity[corev1.ResourceStorage]; c.Cmp(resource.MustParse("2Gi")) < 0 {
+					return pvc.Name + " has " + c.String()
+				}
+			}
+			return w.converged()
+		})
+		Expect(w.kills).To(HaveKey("ExpandClaims"))
 		record(w)
 	})
 

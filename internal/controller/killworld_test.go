@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/tools/events"
@@ -227,6 +228,7 @@ func (w *killWorld) advance() {
 		Expect(k8sClient.Status().Update(ctx, &sts)).To(Succeed())
 	}
 	w.dropDeletedClaims()
+	w.resizeClaims()
 	pods := w.pods()
 	for name := range w.running {
 		if _, ok := pods[name]; !ok {
@@ -244,7 +246,7 @@ func (w *killWorld) advance() {
 		if _, ok := pods[name]; ok || w.hold[name] {
 			continue
 		}
-		w.ensureClaim(name)
+		w.ensureClaim(&sts, name)
 		w.startPod(&sts, o)
 		break // one pod per move
 	}
@@ -268,13 +270,47 @@ func (w *killWorld) dropDeletedClaims() {
 	}
 }
 
-func (w *killWorld) ensureClaim(member string) {
+// ensureClaim stands in for the StatefulSet controller and a provisioner:
+// the member's claim from the StatefulSet's template, bound at once. A new
+// claim has no data.
+func (w *killWorld) ensureClaim(sts *appsv1.StatefulSet, member string) {
 	GinkgoHelper()
 	name := resources.DataVolumeName + "-" + member
 	var pvc corev1.PersistentVolumeClaim
-	if err := k8sClient.Get(ctx, w.key(name), &pvc); apierrors.IsNotFound(err) {
-		createClaim(w.cluster, name)
-		delete(w.hasData, member)
+	if err := k8sClient.Get(ctx, w.key(name), &pvc); !apierrors.IsNotFound(err) {
+		Expect(err).NotTo(HaveOccurred())
+		return
+	}
+	pvc = corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: w.cluster.Namespace, Labels: resources.SelectorLabels(w.cluster)},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:  corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			VolumeName: "pv-" + name},
+	}
+	if len(sts.Spec.VolumeClaimTemplates) > 0 {
+		template := sts.Spec.VolumeClaimTemplates[0].Spec
+		pvc.Spec.StorageClassName, pvc.Spec.Resources = template.StorageClassName, template.Resources
+	}
+	Expect(k8sClient.Create(ctx, &pvc)).To(Succeed())
+	pvc.Status.Phase = corev1.ClaimBound
+	pvc.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]}
+	Expect(k8sClient.Status().Update(ctx, &pvc)).To(Succeed())
+	delete(w.hasData, member)
+}
+
+// resizeClaims stands in for the volume resizer: a claim whose request
+// grew gets that capacity.
+func (w *killWorld) resizeClaims() {
+	GinkgoHelper()
+	var claims corev1.PersistentVolumeClaimList
+	Expect(k8sClient.List(ctx, &claims, client.InNamespace(w.cluster.Namespace))).To(Succeed())
+	for i := range claims.Items {
+		pvc := &claims.Items[i]
+		want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+		if capacity, ok := pvc.Status.Capacity[corev1.ResourceStorage]; pvc.DeletionTimestamp == nil && ok && capacity.Cmp(want) < 0 {
+			pvc.Status.Capacity[corev1.ResourceStorage] = want
+			Expect(k8sClient.Status().Update(ctx, pvc)).To(Succeed())
+		}
 	}
 }
 
