@@ -66,7 +66,7 @@ var _ = BeforeSuite(func() {
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		// The operator's own cache scoping, so a read it cannot see fails here.
-		Cache: CacheOptions(nil)})
+		Cache: withoutKillNamespace(CacheOptions(nil))})
 	Expect(err).NotTo(HaveOccurred())
 	fakeEtcd = &etcd.Fake{}
 	Expect((&EtcdClusterReconciler{
