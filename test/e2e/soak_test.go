@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/test/history"
@@ -130,8 +131,17 @@ var soakEvents = []soakEvent{
 	{"fault: member pod deleted", func(_ *soak, c *etcdv1alpha1.EtcdCluster, rng *rand.Rand) {
 		names := sortedKeys(memberEndpoints(c))
 		name := names[rng.IntN(len(names))]
+		uid := podUID(c.Namespace, name)
 		Expect(k8sClient.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: name}})).To(Succeed())
-		waitMembers(c, int(getCluster(c).Spec.Size))
+		// Wait for the new pod, so the status seen next is not the one
+		// from before the deletion.
+		Eventually(func(g Gomega) {
+			var p corev1.Pod
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &p)).To(Succeed())
+			g.Expect(string(p.UID)).NotTo(Equal(uid))
+			g.Expect(p.Status.PodIP).NotTo(BeEmpty())
+		}, 2*time.Minute, time.Second).Should(Succeed())
+		waitMemberHealthy(c, name)
 	}},
 	{"fault: operator restarted", func(_ *soak, c *etcdv1alpha1.EtcdCluster, _ *rand.Rand) {
 		out, err := exec.Command(kubectl, "-n", operatorNamespace, "rollout", "restart", "deployment/"+operatorDeployment).CombinedOutput()
@@ -169,6 +179,7 @@ func (s *soak) step(c *etcdv1alpha1.EtcdCluster, ev soakEvent, rng *rand.Rand) {
 		row = &soakRow{}
 		s.table[ev.name] = row
 	}
+	settle(c)
 	idsBefore := memberIDs(c)
 	tlsConfig, err := clientTLS(ctx, c)
 	Expect(err).NotTo(HaveOccurred())
@@ -184,6 +195,7 @@ func (s *soak) step(c *etcdv1alpha1.EtcdCluster, ev soakEvent, rng *rand.Rand) {
 
 	start := time.Now()
 	ev.run(s, c, rng)
+	settle(c)
 	row.count++
 	row.converge = append(row.converge, time.Since(start))
 
@@ -261,6 +273,18 @@ func (s *soak) print(seed int64) {
 			GinkgoWriter.Printf("violation after %s: %s\n", name, v)
 		}
 	}
+}
+
+// settle waits until the cluster has converged as etcd itself sees it, not
+// only as a status written before the last event reached the operator:
+// every member pod answers its status with a leader and no error, and the
+// status the operator wrote says Running with every member ready.
+func settle(c *etcdv1alpha1.EtcdCluster) {
+	GinkgoHelper()
+	for name := range memberEndpoints(c) {
+		waitMemberHealthy(c, name)
+	}
+	waitMembers(c, int(getCluster(c).Spec.Size))
 }
 
 // killAndWait SIGKILLs a member's etcd and waits until it is back as the
