@@ -43,13 +43,17 @@ type BackupKVHash struct {
 
 // VerificationResult is how a verification ended.
 //
-// +kubebuilder:validation:Enum=Passed;Failed
+// +kubebuilder:validation:Enum=Passed;Failed;Error
 type VerificationResult string
 
 // The results of a verification.
 const (
 	VerificationPassed VerificationResult = "Passed"
 	VerificationFailed VerificationResult = "Failed"
+	// VerificationError: the verification could not run or finish (its
+	// pod did not start, the store or the disk failed); the snapshot was
+	// not judged, and an in-place restore still takes it.
+	VerificationError VerificationResult = "Error"
 )
 
 // BackupVerification is what restoring the snapshot into a throwaway

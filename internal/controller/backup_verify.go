@@ -109,12 +109,18 @@ func (r *EtcdBackupReconciler) recordVerification(b *etcdv1alpha1.EtcdBackup, ms
 		v.Keys, v.HashRevision, v.Hash = res.Restored.Keys, res.Restored.Revision, int64(res.Restored.Hash)
 	}
 	cond := metav1.Condition{Type: etcdv1alpha1.ConditionVerified, Status: metav1.ConditionFalse, Reason: "VerificationFailed", Message: res.Message}
-	if res.Passed && jobSucceeded {
+	switch {
+	case res.Passed && jobSucceeded:
 		v.Result = etcdv1alpha1.VerificationPassed
 		cond.Status, cond.Reason = metav1.ConditionTrue, "SnapshotVerified"
 		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "BackupVerified", "BackupVerified", "Verified %s in %s: %s", b.Status.Location, v.Duration.Duration, res.Message)
-	} else {
+	case res.Mismatch:
 		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "VerificationFailed", "VerificationFailed", "%s failed verification: %s", b.Status.Location, res.Message)
+	default:
+		// Nothing was judged: say so, and do not mark the snapshot bad.
+		v.Result = etcdv1alpha1.VerificationError
+		cond.Status, cond.Reason = metav1.ConditionUnknown, "VerificationError"
+		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "VerificationError", "VerificationError", "%s could not be verified: %s", b.Status.Location, res.Message)
 	}
 	b.Status.Verification = v
 	meta.SetStatusCondition(&b.Status.Conditions, cond)

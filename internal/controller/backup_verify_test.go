@@ -68,7 +68,7 @@ var _ = Describe("Backup verification", func() {
 	It("records a failed verification with a warning event, the condition and the metric", func() {
 		b, job := takeVerifiedBackup(ns, "bad")
 		start := time.Now().UTC()
-		res := verify.Result{Message: "the snapshot's SHA-256 does not match the backup's", StartTime: start, EndTime: start.Add(3 * time.Second)}
+		res := verify.Result{Mismatch: true, Message: "the snapshot's SHA-256 does not match the backup's", StartTime: start, EndTime: start.Add(3 * time.Second)}
 		endPod(job, res, 2)
 		failJob(job)
 		Eventually(func(g Gomega) {
@@ -121,7 +121,7 @@ var _ = Describe("Backup verification", func() {
 			g.Expect(job.UID).NotTo(Equal(oldUID))
 		}, timeout).Should(Succeed())
 		Expect(job.Annotations).To(HaveKeyWithValue(etcdv1alpha1.AnnotationVerify, "again"))
-		endPod(job, verify.Result{Message: "HashKV differs", StartTime: start, EndTime: start.Add(time.Minute)}, 2)
+		endPod(job, verify.Result{Mismatch: true, Message: "HashKV differs", StartTime: start, EndTime: start.Add(time.Minute)}, 2)
 		failJob(job)
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(b), b)).To(Succeed())

@@ -74,7 +74,7 @@ func report(path string, res Result, err error) int {
 		code = ExitRetry
 		var m *Mismatch
 		if errors.As(err, &m) {
-			code = ExitMismatch
+			code, res.Mismatch = ExitMismatch, true
 		}
 		fmt.Fprintln(os.Stderr, "verification failed:", err)
 	} else {

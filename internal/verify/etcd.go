@@ -2,11 +2,14 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.etcd.io/etcd/server/v3/embed"
@@ -42,6 +45,9 @@ func hashRestored(ctx context.Context, snapshotPath, dataDir string, rev int64, 
 		InitialClusterToken: "verify",
 	})
 	if err != nil {
+		if ioError(err) {
+			return nil, fmt.Errorf("restore the snapshot: %w", err)
+		}
 		return nil, mismatch("restore the snapshot: %w", err)
 	}
 	e, err := startEtcd(dataDir, name, clientURL, peerURL, lg)
@@ -93,21 +99,37 @@ func startEtcd(dataDir, name string, clientURL, peerURL *url.URL, lg *zap.Logger
 func hashAt(ctx context.Context, cli *clientv3.Client, endpoint string, rev int64, want *backup.KVHash) (*backup.KVHash, error) {
 	h, err := cli.HashKV(ctx, endpoint, rev)
 	if err != nil {
-		return nil, mismatch("hashkv at revision %d on the restored snapshot: %w", rev, err)
+		return nil, queryError("hashkv at revision %d on the restored snapshot: %w", rev, err)
 	}
 	if want != nil && h.CompactRevision < want.CompactRevision {
 		if _, err := cli.Compact(ctx, want.CompactRevision, clientv3.WithCompactPhysical()); err != nil {
 			return nil, fmt.Errorf("compact the restored copy to the member's revision %d: %w", want.CompactRevision, err)
 		}
 		if h, err = cli.HashKV(ctx, endpoint, rev); err != nil {
-			return nil, mismatch("hashkv at revision %d on the restored snapshot: %w", rev, err)
+			return nil, queryError("hashkv at revision %d on the restored snapshot: %w", rev, err)
 		}
 	}
 	count, err := cli.Get(ctx, "", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithRev(rev))
 	if err != nil {
-		return nil, mismatch("count the keys at revision %d on the restored snapshot: %w", rev, err)
+		return nil, queryError("count the keys at revision %d on the restored snapshot: %w", rev, err)
 	}
 	return &backup.KVHash{Revision: rev, CompactRevision: h.CompactRevision, Hash: h.Hash, Keys: count.Count}, nil
+}
+
+// ioError says whether err is the machine's, not the snapshot's: a full
+// or failing disk under the work directory judges nothing.
+func ioError(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EIO)
+}
+
+// queryError is a failed question to the throwaway etcd: a mismatch when
+// the snapshot lacks the revision the member had (compacted past it), else
+// an error that judges nothing (a timeout, the process gone).
+func queryError(format string, rev int64, err error) error {
+	if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
+		return mismatch(format, rev, err)
+	}
+	return fmt.Errorf(format, rev, err)
 }
 
 // loopbackURLs picks two free ports on loopback for the throwaway etcd.

@@ -27,6 +27,9 @@ type Expected struct {
 // EtcdBackup's status.verification.
 type Result struct {
 	Passed bool `json:"passed"`
+	// Mismatch: the check ran and found the snapshot wrong. A result that
+	// neither passed nor found a mismatch judged nothing.
+	Mismatch bool `json:"mismatch,omitempty"`
 	// Message says what was checked, or what did not match.
 	Message string `json:"message"`
 	// Revision is the snapshot's own revision (etcdutl snapshot status).
