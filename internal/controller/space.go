@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -282,6 +283,12 @@ func effectiveQuota(obs *observedCluster) int64 {
 	if o := c.Spec.Options; o != nil && o.QuotaBackendBytes != nil {
 		return quota
 	}
+	// The default follows the claims members have, not only the size the
+	// spec asks: a claim that cannot grow keeps its size, and a quota made
+	// for the larger one would let the disk fill before NOSPACE.
+	if size, ok := smallestClaim(obs); ok {
+		quota = min(quota, resources.QuotaForVolume(size))
+	}
 	var largest int64
 	for _, st := range obs.statuses {
 		largest = max(largest, st.DBSize)
@@ -294,6 +301,27 @@ func effectiveQuota(obs *observedCluster) int64 {
 		running = max(running, podQuota(&obs.pods[i]))
 	}
 	return max(running, quota)
+}
+
+// smallestClaim is the size of the smallest member claim: its capacity
+// once bound, else its request.
+func smallestClaim(obs *observedCluster) (int64, bool) {
+	var smallest int64
+	found := false
+	for i := range obs.claims {
+		pvc := &obs.claims[i]
+		if !strings.HasPrefix(pvc.Name, resources.DataVolumeName+"-") || pvc.DeletionTimestamp != nil {
+			continue
+		}
+		size, ok := pvc.Status.Capacity[corev1.ResourceStorage]
+		if !ok {
+			size, ok = pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+		}
+		if ok && (!found || size.Value() < smallest) {
+			smallest, found = size.Value(), true
+		}
+	}
+	return smallest, found
 }
 
 // withEffectiveQuota is c with the effective quota written into its spec

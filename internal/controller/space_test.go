@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -258,5 +259,22 @@ func TestEffectiveQuotaKeepsTheQuotaTheDataNeeds(t *testing.T) {
 	}
 	if big.cluster.Spec.Options != nil {
 		t.Errorf("the observed cluster's spec was changed")
+	}
+}
+
+// storage.size raised on a class that cannot expand: the claims stay at
+// 1Gi, so the default quota stays the one for 1Gi (review finding: it
+// followed the spec and would let the disk fill before NOSPACE).
+func TestEffectiveQuotaFollowsTheClaimsMembersHave(t *testing.T) {
+	obs := clusterShape{size: 3, members: 3, replicas: 3, dbSize: 10 << 20}.observe()
+	obs.cluster.Spec.Storage = &etcdv1alpha1.StorageSpec{Size: ptr.To(resource.MustParse("8Gi"))}
+	for i := range 3 {
+		obs.claims = append(obs.claims, corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-m-%d", resources.DataVolumeName, i)},
+			Status:     corev1.PersistentVolumeClaimStatus{Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		})
+	}
+	if got, want := effectiveQuota(obs), resources.QuotaForVolume(1<<30); got != want {
+		t.Errorf("claims of 1Gi under a spec of 8Gi: quota %d, want %d (the default for 1Gi)", got, want)
 	}
 }

@@ -1,14 +1,14 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,11 +29,11 @@ var _ = Describe("An EtcdRestore", Label("restore-inplace"), func() {
 		oldID := cluster.Status.ClusterID
 		Expect(oldID).NotTo(BeEmpty())
 
-		By("keeping a client of the client Service open across the restore")
-		var svc corev1.Service
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: resources.ClientServiceName(cluster)}, &svc)).To(Succeed())
-		viaService := etcdClient(cluster, fmt.Sprintf("%s://%s:%d", resources.Scheme(cluster), svc.Spec.ClusterIP, resources.ClientPort))
-		Expect(countKeys(viaService, "/after/")).To(Equal(50))
+		By("reading through the client Service from a workload pod, as clients do")
+		// Service IPs are reachable from pods, not from the host.
+		workload := startClientPod(ns, resources.Image(cluster))
+		viaService := func(prefix string) (int, error) { return countViaService(ns, workload, cluster, prefix) }
+		Expect(viaService("/after/")).To(Equal(50))
 
 		rs := &etcdv1alpha1.EtcdRestore{ObjectMeta: metav1.ObjectMeta{Name: "to-snap", Namespace: ns},
 			Spec: etcdv1alpha1.EtcdRestoreSpec{ClusterName: cluster.Name, Source: etcdv1alpha1.BackupSource{BackupName: b.Name}}}
@@ -51,27 +51,27 @@ var _ = Describe("An EtcdRestore", Label("restore-inplace"), func() {
 		Expect(cluster.Status.ClusterID).To(Equal(rs.Status.NewClusterID))
 		Expect(cluster.Annotations).NotTo(HaveKey(etcdv1alpha1.AnnotationRestoring))
 		Eventually(func(g Gomega) {
-			g.Expect(countKeysErr(viaService, "/before/")).To(Equal(100))
-		}, 2*time.Minute, time.Second).Should(Succeed(), "the client of the Service did not reconnect")
-		Expect(countKeys(viaService, "/after/")).To(BeZero(), "keys written after the backup survived the restore")
+			g.Expect(viaService("/before/")).To(Equal(100))
+		}, 2*time.Minute, time.Second).Should(Succeed(), "the client Service did not serve the restored data")
+		Expect(viaService("/after/")).To(BeZero(), "keys written after the backup survived the restore")
 		putKeys(cluster, "/restored/", 10)
-		Expect(countKeys(viaService, "/restored/")).To(Equal(10))
+		Expect(viaService("/restored/")).To(Equal(10))
 	})
 })
 
-func countKeys(cli *clientv3.Client, prefix string) int {
-	GinkgoHelper()
-	n, err := countKeysErr(cli, prefix)
-	Expect(err).NotTo(HaveOccurred())
-	return n
-}
-
-func countKeysErr(cli *clientv3.Client, prefix string) (int, error) {
-	getCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := cli.Get(getCtx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+// countViaService counts the keys under prefix with etcdctl in a workload
+// pod, through the cluster's client Service.
+func countViaService(ns, pod string, c *etcdv1alpha1.EtcdCluster, prefix string) (int, error) {
+	out, err := exec.Command(kubectl, "-n", ns, "exec", pod, "--", "/usr/local/bin/etcdctl",
+		"--endpoints="+resources.ClientEndpoint(c), "--dial-timeout=2s", "--command-timeout=5s",
+		"get", prefix, "--prefix", "--count-only", "--write-out=fields").CombinedOutput()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("etcdctl through the client Service: %w: %s", err, out)
 	}
-	return int(resp.Count), nil
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, `"Count" : `); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("no count in etcdctl's output: %s", out)
 }
