@@ -5,6 +5,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 )
@@ -36,7 +37,23 @@ func VerifyJob(b *etcdv1alpha1.EtcdBackup, image string) *batchv1.Job {
 	for i := range container.VolumeMounts {
 		container.VolumeMounts[i].ReadOnly = true
 	}
+	// The work directory holds the snapshot, its restored copy and the
+	// throwaway etcd's WAL: about three times the snapshot. Bounded and
+	// requested, so the node's disk, which members may share, cannot fill.
+	work := VerifyWorkSize(b)
 	container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: "work", MountPath: verifyWorkDir})
-	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	pod.Volumes = append(pod.Volumes, corev1.Volume{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: &work}}})
+	if container.Resources.Requests == nil {
+		container.Resources.Requests = corev1.ResourceList{}
+	}
+	if _, set := container.Resources.Requests[corev1.ResourceEphemeralStorage]; !set {
+		container.Resources.Requests[corev1.ResourceEphemeralStorage] = work
+	}
 	return job
+}
+
+// VerifyWorkSize is the work space a verification needs: three times the
+// snapshot and 512 MiB for etcd's WAL.
+func VerifyWorkSize(b *etcdv1alpha1.EtcdBackup) resource.Quantity {
+	return *resource.NewQuantity(3*b.Status.SizeBytes+512<<20, resource.BinarySI)
 }

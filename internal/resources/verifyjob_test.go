@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
 	"github.com/quorum-operator/quorum/internal/backup"
 )
@@ -44,5 +46,27 @@ func TestVerifyJobPassesTheRecordedHash(t *testing.T) {
 	b.Status.KVHash = nil
 	if args := VerifyJob(b, "quorum:test").Spec.Template.Spec.Containers[0].Args; slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--kv-hash") }) {
 		t.Errorf("a backup without a hash is given one: %v", args)
+	}
+}
+
+// The work directory is bounded and requested (review finding: it was
+// unbounded, and on node-local storage a large snapshot's copies could
+// fill the disk members share).
+func TestVerifyJobBoundsItsWorkDirectory(t *testing.T) {
+	b := testBackup(etcdv1alpha1.BackupDestination{PersistentVolumeClaim: &etcdv1alpha1.PVCLocation{ClaimName: "backups"}})
+	b.Status.SizeBytes = 100 << 20
+	pod := VerifyJob(b, "quorum:test").Spec.Template.Spec
+	want := int64(3*100<<20 + 512<<20)
+	var limit int64
+	for _, v := range pod.Volumes {
+		if v.Name == "work" && v.EmptyDir != nil && v.EmptyDir.SizeLimit != nil {
+			limit = v.EmptyDir.SizeLimit.Value()
+		}
+	}
+	if limit != want {
+		t.Errorf("work emptyDir limit %d, want %d", limit, want)
+	}
+	if got := pod.Containers[0].Resources.Requests[corev1.ResourceEphemeralStorage]; got.Value() != want {
+		t.Errorf("ephemeral-storage request %s, want %d", got.String(), want)
 	}
 }
