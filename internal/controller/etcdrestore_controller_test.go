@@ -144,7 +144,10 @@ var _ = Describe("In-place restore (EtcdRestore)", func() {
 		Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, etcdv1alpha1.ConditionStalled)).To(BeTrue())
 		Expect(k8sClient.Delete(ctx, failing)).To(Succeed())
 
-		By("finishing once the restored members answer under a new cluster ID")
+		By("finishing once the restored members answer under a new cluster ID, with the cluster paused meanwhile")
+		// Paused, the cluster's reconciler writes no template: the restore
+		// must take its container out itself before it lifts the mark.
+		setPaused(cluster, true)
 		startRestoredMembers(cluster, 0xbeef)
 		Eventually(func() etcdv1alpha1.RestorePhase { return pass(rs).Status.Phase }, timeout, 200*time.Millisecond).
 			Should(Equal(etcdv1alpha1.RestoreSucceeded))
@@ -155,6 +158,9 @@ var _ = Describe("In-place restore (EtcdRestore)", func() {
 		Expect(meta.IsStatusConditionTrue(rs.Status.Conditions, etcdv1alpha1.ConditionStalled)).To(BeFalse())
 		Expect(rs.Status.ObservedGeneration).To(Equal(rs.Generation))
 		Expect(mark()).To(BeEmpty())
+		Expect(resources.InPlaceRestoreID(&statefulSet().Spec.Template)).To(BeEmpty(),
+			"the restore left its container behind the mark: a member on a lost claim would restore the old snapshot")
+		setPaused(cluster, false)
 		Expect(seen).To(ContainElements(ContainSubstring("MembersStopped"), ContainSubstring("Restored")))
 
 		By("the cluster's reconciler dropping the restore from the template, restarting nobody")
@@ -301,4 +307,16 @@ func startRestoredMembers(c *etcdv1alpha1.EtcdCluster, clusterID uint64) {
 	for _, s := range fakeEtcd.Statuses {
 		s.ClusterID = clusterID
 	}
+}
+
+// setPaused sets spec.paused of the cluster.
+func setPaused(c *etcdv1alpha1.EtcdCluster, paused bool) {
+	GinkgoHelper()
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
+			return err
+		}
+		c.Spec.Paused = paused
+		return k8sClient.Update(ctx, c)
+	}, timeout).Should(Succeed())
 }

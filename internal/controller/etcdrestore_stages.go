@@ -150,6 +150,21 @@ func (r *EtcdRestoreReconciler) mark(ctx context.Context, rs *etcdv1alpha1.EtcdR
 	return nil
 }
 
+// dropRestoreContainer removes the in-place restore from the member
+// template, hash kept: no member restarts for it.
+func (r *EtcdRestoreReconciler) dropRestoreContainer(ctx context.Context, t restoreTarget) error {
+	if resources.InPlaceRestoreID(&t.sts.Spec.Template) == "" {
+		return nil
+	}
+	updated := t.sts.DeepCopy()
+	updated.Spec.Template = resources.WithoutInPlaceRestore(&t.sts.Spec.Template)
+	if err := r.Patch(ctx, updated, client.MergeFrom(t.sts)); err != nil {
+		return fmt.Errorf("drop the in-place restore from the StatefulSet: %w", err)
+	}
+	t.sts.Spec.Template = updated.Spec.Template
+	return nil
+}
+
 func (r *EtcdRestoreReconciler) unmark(ctx context.Context, t restoreTarget) error {
 	c := t.cluster
 	before := c.DeepCopy()
@@ -277,6 +292,13 @@ func (r *EtcdRestoreReconciler) finish(ctx context.Context, rs *etcdv1alpha1.Etc
 		return r.restoreFailed(ctx, rs, t, why)
 	}
 	if t.ours(rs) {
+		// The restore container goes before the mark: with the mark gone
+		// and the cluster paused (or its reconciler waiting on something
+		// else), a pod on a lost claim would otherwise restore the old
+		// snapshot under its old member ID instead of meeting the guard.
+		if err := r.dropRestoreContainer(ctx, t); err != nil {
+			return false, err
+		}
 		if err := r.unmark(ctx, t); err != nil {
 			return false, err
 		}

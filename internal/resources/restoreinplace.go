@@ -52,6 +52,17 @@ func WithInPlaceRestore(t *corev1.PodTemplateSpec, c *etcdv1alpha1.EtcdCluster, 
 	return out
 }
 
+// WithoutInPlaceRestore is t without the in-place restore container and
+// its volume: what members run once the restore is done, so that a member
+// whose claim is lost later is stopped by the member guard rather than
+// restored from the old snapshot under its old identity.
+func WithoutInPlaceRestore(t *corev1.PodTemplateSpec) corev1.PodTemplateSpec {
+	out := *t.DeepCopy()
+	out.Spec.InitContainers = slices.DeleteFunc(out.Spec.InitContainers, func(ic corev1.Container) bool { return ic.Name == inPlaceRestoreContainer })
+	out.Spec.Volumes = slices.DeleteFunc(out.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == restoreVolume })
+	return out
+}
+
 // InPlaceRestoreID is the restore a member template restores in place for,
 // or "".
 func InPlaceRestoreID(t *corev1.PodTemplateSpec) string {
