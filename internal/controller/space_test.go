@@ -110,41 +110,7 @@ func TestPlanSpace(t *testing.T) {
 // the old leader, then disarm; status records the run.
 func TestNoSpaceRecoverySequence(t *testing.T) {
 	const mi = 1 << 20
-	shape := clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 * mi, dbInUse: 390 * mi, revision: 90}
-	fake := &etcd.Fake{Statuses: map[string]*etcd.MemberStatus{}, InUseAfterCompact: 40 * mi}
-	base := shape.observe()
-	fake.Members = base.members
-	for name, st := range base.statuses {
-		ep, _ := podEndpoint(base, name)
-		fake.Statuses[ep] = st
-	}
-	r := &EtcdClusterReconciler{EtcdClients: fake.Factory(), Recorder: events.NewFakeRecorder(100)}
-	var maint *etcdv1alpha1.MaintenanceStatus
-	var taken []string
-	for range 20 {
-		obs := shape.observe()
-		obs.cluster.Status.Maintenance = maint
-		for name := range obs.statuses {
-			ep, _ := podEndpoint(obs, name)
-			st, err := fake.Status(context.Background(), ep)
-			if err != nil {
-				t.Fatal(err)
-			}
-			obs.statuses[name] = st
-		}
-		s := planMembership(obs)
-		if s.kind == stepNone {
-			break
-		}
-		if !s.acts() {
-			t.Fatalf("stuck: %s %s (%s) after %v", s.kind, s.member, s.reason, taken)
-		}
-		taken = append(taken, strings.TrimSpace(string(s.kind)+" "+s.member))
-		if _, err := r.execute(context.Background(), obs, s); err != nil {
-			t.Fatalf("%s: %v", s.kind, err)
-		}
-		maint = obs.maintenanceStatus()
-	}
+	taken, maint := runNoSpaceRecovery(t, 0)
 	want := []string{"Compact", "Defragment m-2", "Defragment m-1", "MoveLeader m-0", "Defragment m-0", "DisarmAlarm"}
 	if strings.Join(taken, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("steps:\n got %v\nwant %v", taken, want)
@@ -186,47 +152,7 @@ func TestDefragRecordsAMemberOnce(t *testing.T) {
 // member once and disarm, not compact again and restart its run (review
 // finding; this test failed so before planNoSpace finished a run first).
 func TestNoSpaceRecoveryFinishesWhileTheRevisionMoves(t *testing.T) {
-	const mi = 1 << 20
-	shape := clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 * mi, dbInUse: 390 * mi, revision: 90}
-	fake := &etcd.Fake{Statuses: map[string]*etcd.MemberStatus{}, InUseAfterCompact: 40 * mi}
-	base := shape.observe()
-	fake.Members = base.members
-	for name, st := range base.statuses {
-		ep, _ := podEndpoint(base, name)
-		fake.Statuses[ep] = st
-	}
-	r := &EtcdClusterReconciler{EtcdClients: fake.Factory(), Recorder: events.NewFakeRecorder(100)}
-	var maint *etcdv1alpha1.MaintenanceStatus
-	var taken []string
-	for range 20 {
-		obs := shape.observe()
-		obs.cluster.Status.Maintenance = maint
-		for name := range obs.statuses {
-			ep, _ := podEndpoint(obs, name)
-			st, err := fake.Status(context.Background(), ep)
-			if err != nil {
-				t.Fatal(err)
-			}
-			obs.statuses[name] = st
-		}
-		s := planMembership(obs)
-		if s.kind == stepNone {
-			break
-		}
-		if !s.acts() {
-			t.Fatalf("stuck: %s %s (%s) after %v", s.kind, s.member, s.reason, taken)
-		}
-		taken = append(taken, strings.TrimSpace(string(s.kind)+" "+s.member))
-		if _, err := r.execute(context.Background(), obs, s); err != nil {
-			t.Fatalf("%s: %v", s.kind, err)
-		}
-		maint = obs.maintenanceStatus()
-		fake.Lock()
-		for _, st := range fake.Statuses {
-			st.Revision += 3 // a lease expired, keys deleted
-		}
-		fake.Unlock()
-	}
+	taken, _ := runNoSpaceRecovery(t, 3) // a lease expired, keys deleted
 	want := []string{"Compact", "Defragment m-2", "Defragment m-1", "MoveLeader m-0", "Defragment m-0", "DisarmAlarm"}
 	if strings.Join(taken, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("steps:\n got %v\nwant %v", taken, want)
@@ -277,4 +203,54 @@ func TestEffectiveQuotaFollowsTheClaimsMembersHave(t *testing.T) {
 	if got, want := effectiveQuota(obs), resources.QuotaForVolume(1<<30); got != want {
 		t.Errorf("claims of 1Gi under a spec of 8Gi: quota %d, want %d (the default for 1Gi)", got, want)
 	}
+}
+
+// runNoSpaceRecovery plans and executes passes over a 3-member cluster
+// whose databases filled their quota, against the Fake, until the plan
+// has nothing left; the revision moves by bump after every pass. It
+// returns the steps taken and the last maintenance status.
+func runNoSpaceRecovery(t *testing.T, bump int64) ([]string, *etcdv1alpha1.MaintenanceStatus) {
+	t.Helper()
+	const mi = 1 << 20
+	shape := clusterShape{size: 3, members: 3, replicas: 3, noSpace: true, dbSize: 400 * mi, dbInUse: 390 * mi, revision: 90}
+	fake := &etcd.Fake{Statuses: map[string]*etcd.MemberStatus{}, InUseAfterCompact: 40 * mi}
+	base := shape.observe()
+	fake.Members = base.members
+	for name, st := range base.statuses {
+		ep, _ := podEndpoint(base, name)
+		fake.Statuses[ep] = st
+	}
+	r := &EtcdClusterReconciler{EtcdClients: fake.Factory(), Recorder: events.NewFakeRecorder(100)}
+	var maint *etcdv1alpha1.MaintenanceStatus
+	var taken []string
+	for range 20 {
+		obs := shape.observe()
+		obs.cluster.Status.Maintenance = maint
+		for name := range obs.statuses {
+			ep, _ := podEndpoint(obs, name)
+			st, err := fake.Status(context.Background(), ep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obs.statuses[name] = st
+		}
+		s := planMembership(obs)
+		if s.kind == stepNone {
+			break
+		}
+		if !s.acts() {
+			t.Fatalf("stuck: %s %s (%s) after %v", s.kind, s.member, s.reason, taken)
+		}
+		taken = append(taken, strings.TrimSpace(string(s.kind)+" "+s.member))
+		if _, err := r.execute(context.Background(), obs, s); err != nil {
+			t.Fatalf("%s: %v", s.kind, err)
+		}
+		maint = obs.maintenanceStatus()
+		fake.Lock()
+		for _, st := range fake.Statuses {
+			st.Revision += bump
+		}
+		fake.Unlock()
+	}
+	return taken, maint
 }
