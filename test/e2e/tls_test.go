@@ -129,6 +129,9 @@ func rotateCA(c *etcdv1alpha1.EtcdCluster) {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
 			return err
 		}
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
 		c.Annotations[resources.AnnotationRotateCA] = "e2e-1"
 		return k8sClient.Update(ctx, c)
 	}, 30*time.Second, time.Second).Should(Succeed())
