@@ -146,9 +146,10 @@ func MatchFields2(want etcdv1alpha1.BackupVerification) OmegaMatcher {
 	}, Equal(want))
 }
 
-// endPod stands in for the kubelet: a pod of the Job ends with the verify
-// command's result as its termination message and the exit code.
-func endPod(job *batchv1.Job, res verify.Result, code int32) {
+// endPod stands in for the kubelet: a pod of the Job ends with a
+// command's result (backup or verify) as its termination message and the
+// exit code.
+func endPod(job *batchv1.Job, res any, code int32) {
 	GinkgoHelper()
 	msg, err := json.Marshal(res)
 	Expect(err).NotTo(HaveOccurred())

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"encoding/json"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -121,27 +120,6 @@ func markSucceeded(b *etcdv1alpha1.EtcdBackup, location string) {
 // Job ends with result as its termination message, and the Job completes.
 func finishJob(job *batchv1.Job, result backup.Result) {
 	GinkgoHelper()
-	msg, err := json.Marshal(result)
-	Expect(err).NotTo(HaveOccurred())
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: job.Name + "-", Namespace: job.Namespace, Labels: job.Spec.Template.Labels,
-			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))}},
-		Spec: job.Spec.Template.Spec,
-	}
-	Expect(k8sClient.Create(ctx, pod)).To(Succeed())
-	pod.Status.Phase = corev1.PodSucceeded
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
-		Name: pod.Spec.Containers[0].Name, Image: pod.Spec.Containers[0].Image,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Message: string(msg)}},
-	}}
-	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
-
-	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(job), job)).To(Succeed())
-	now := metav1.Now()
-	job.Status.StartTime, job.Status.CompletionTime, job.Status.Succeeded = &now, &now, 1
-	for _, t := range []batchv1.JobConditionType{batchv1.JobSuccessCriteriaMet, batchv1.JobComplete} {
-		job.Status.Conditions = append(job.Status.Conditions, batchv1.JobCondition{
-			Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now})
-	}
-	Expect(k8sClient.Status().Update(ctx, job)).To(Succeed())
+	endPod(job, result, 0)
+	completeJob(job)
 }
