@@ -117,9 +117,8 @@ func measureReal(ctx context.Context, cfg config, dir string) (*result, error) {
 		return nil, err
 	}
 	r.createAll = time.Since(t)
-	r.createAPI = map[string]float64{}
-	for k, v := range counter.snapshot() {
-		r.createAPI[k] = float64(v) / float64(cfg.n)
+	if err := r.recordCreate(ctx, counter, op, cfg.n); err != nil {
+		return nil, err
 	}
 	api0, t0 := counter.snapshot(), time.Now()
 	select {
@@ -207,9 +206,18 @@ func printCalibration(out io.Writer, cfg config, local, sim *result) {
 	}
 	sort.Strings(sorted)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprint(tw, "verb resource\tcreate, per cluster: local\tsimulator\tidle, per s: local\tsimulator\n")
+	perPass := func(r *result, k string) float64 {
+		if r.createPasses == 0 {
+			return 0
+		}
+		return r.createAPI[k] / r.createPasses
+	}
+	fmt.Fprint(tw, "verb resource\tcreate, per cluster: local\tsimulator\tper pass: local\tsimulator\tidle, per s: local\tsimulator\n")
 	for _, k := range sorted {
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.3f\t%.3f\n", k, local.createAPI[k], sim.createAPI[k], local.idleAPI[k], sim.idleAPI[k])
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2f\t%.2f\t%.3f\t%.3f\n", k, local.createAPI[k], sim.createAPI[k],
+			perPass(local, k), perPass(sim, k), local.idleAPI[k], sim.idleAPI[k])
 	}
 	_ = tw.Flush()
+	fmt.Fprintf(out, "\nreconcile passes per cluster while creating: %.1f (local cluster), %.1f (simulator)\n", local.createPasses, sim.createPasses)
+	printStatusChanges(out, local.createStatus, sim.createStatus)
 }

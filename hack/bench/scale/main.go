@@ -146,6 +146,8 @@ type result struct {
 	createAll, restartAll time.Duration
 	rss, heap             float64
 	createAPI             map[string]float64 // requests per cluster, start to all Available
+	createStatus          map[string]float64 // per cluster: status patches by what they changed
+	createPasses          float64            // reconcile passes per cluster, start to all Available
 	idleAPI               map[string]float64 // requests/s by "verb resource"
 	idleAPITotal          float64            // requests/s
 	idleRPC               map[string]float64 // RPCs/s by method
@@ -198,9 +200,9 @@ func measure(ctx context.Context, cfg config, dir, bin, name string) (*result, e
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	r.createAll = time.Since(t)
-	r.createAPI = map[string]float64{}
-	for k, v := range counter.snapshot() {
-		r.createAPI[k] = float64(v) / float64(cfg.n)
+	if err := r.recordCreate(ctx, counter, op, cfg.n); err != nil {
+		op.stop()
+		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "== %s: %d clusters Available in %s\n", name, cfg.n, r.createAll.Round(100*time.Millisecond))
 

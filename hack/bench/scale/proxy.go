@@ -33,6 +33,7 @@ type apiCounter struct {
 	counts map[string]int64 // "verb resource"
 	server *http.Server
 	addr   string
+	status *statusLog // what each EtcdCluster status patch changed
 }
 
 func startAPICounter(upstream *rest.Config) (*apiCounter, error) {
@@ -44,7 +45,7 @@ func startAPICounter(upstream *rest.Config) (*apiCounter, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &apiCounter{counts: map[string]int64{}}
+	a := &apiCounter{counts: map[string]int64{}, status: newStatusLog()}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -66,6 +67,7 @@ func startAPICounter(upstream *rest.Config) (*apiCounter, error) {
 	a.server = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a.count(r)
+			a.status.observe(r)
 			proxy.ServeHTTP(w, r)
 		}),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
