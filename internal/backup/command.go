@@ -10,15 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorum-operator/quorum/internal/jobexit"
 	"github.com/quorum-operator/quorum/internal/pki"
-)
-
-// Exit codes of the backup command. The Job's pod failure policy fails the
-// Job at once on ExitPermanent and retries, with backoff, anything else.
-const (
-	ExitOK        = 0
-	ExitRetry     = 1
-	ExitPermanent = 2
 )
 
 // Command runs `manager backup` with its arguments and returns the exit
@@ -37,7 +30,7 @@ func Command(args []string) int {
 	terminationLog := fs.String("termination-log", "/dev/termination-log", "where the result or the error is written")
 	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return ExitPermanent
+		return jobexit.Permanent
 	}
 
 	var sink Sink
@@ -89,15 +82,15 @@ func clientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 // code.
 func report(path string, res Result, err error) int {
 	var msg []byte
-	code := ExitOK
+	code := jobexit.OK
 	switch {
 	case err == nil:
 		msg, _ = json.Marshal(res)
 		fmt.Printf("done: %s (%d bytes, sha256 %s, revision %d, from %s)\n", res.Location, res.SizeBytes, res.SHA256, res.Revision, res.Member)
 	case IsPermanent(err):
-		msg, code = []byte(err.Error()), ExitPermanent
+		msg, code = []byte(err.Error()), jobexit.Permanent
 	default:
-		msg, code = []byte(err.Error()), ExitRetry
+		msg, code = []byte(err.Error()), jobexit.Retry
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "backup failed:", err)

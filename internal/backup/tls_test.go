@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quorum-operator/quorum/internal/jobexit"
 	"github.com/quorum-operator/quorum/internal/testservers"
 )
 
@@ -24,7 +25,7 @@ func TestCommandTakesASnapshotOverMutualTLS(t *testing.T) {
 
 	code := Command([]string{"--endpoints=" + url, "--file=" + out, "--termination-log=" + log,
 		"--cert=" + files.Cert, "--key=" + files.Key, "--cacert=" + files.CA, "--timeout=30s"})
-	if code != ExitOK {
+	if code != jobexit.OK {
 		t.Fatalf("exit code %d: %s", code, readString(t, log))
 	}
 	var res Result
@@ -35,11 +36,11 @@ func TestCommandTakesASnapshotOverMutualTLS(t *testing.T) {
 	refused := filepath.Join(dir, "refused.db")
 	code = Command([]string{"--endpoints=" + url, "--file=" + refused, "--termination-log=" + log,
 		"--cacert=" + files.CA, "--cert=" + files.Cert, "--key=" + files.Cert, "--timeout=10s"})
-	if code != ExitPermanent || !strings.Contains(readString(t, log), "client certificate") {
+	if code != jobexit.Permanent || !strings.Contains(readString(t, log), "client certificate") {
 		t.Errorf("a key that is not a key: exit %d, %q; want a permanent error about the client certificate", code, readString(t, log))
 	}
 	code = Command([]string{"--endpoints=" + url, "--file=" + refused, "--termination-log=" + log, "--timeout=3s"})
-	if code == ExitOK {
+	if code == jobexit.OK {
 		t.Errorf("a snapshot without a client certificate succeeded")
 	}
 	if _, err := os.Stat(refused); !os.IsNotExist(err) {

@@ -13,11 +13,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	etcdv1alpha1 "github.com/quorum-operator/quorum/api/v1alpha1"
+	"github.com/quorum-operator/quorum/internal/jobexit"
 )
-
-// Exit code of the backup command for failures a retry cannot fix; the
-// Job fails at once on it (internal/backup defines the codes).
-const backupExitPermanent = 2
 
 const (
 	backupContainer = "backup"
@@ -140,7 +137,7 @@ func destinationJob(b *etcdv1alpha1.EtcdBackup, name, image string, command ...s
 				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
 					ContainerName: ptr.To(backupContainer),
 					Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
-					Values:        []int32{backupExitPermanent},
+					Values:        []int32{jobexit.Permanent},
 				},
 			}}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod},

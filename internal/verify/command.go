@@ -12,21 +12,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quorum-operator/quorum/internal/backup"
+	"github.com/quorum-operator/quorum/internal/jobexit"
 	"github.com/quorum-operator/quorum/internal/restore"
 )
 
-// Exit codes: the Job's pod failure policy fails the Job at once on
-// ExitMismatch (the snapshot is wrong; a retry reads the same bytes) and
-// retries anything else (the store could not be reached).
-const (
-	ExitOK       = 0
-	ExitRetry    = 1
-	ExitMismatch = 2
-)
-
-// Command runs `manager verify` and returns its exit code. The Result, as
-// JSON, goes to the termination log whether the snapshot passed or not;
-// the operator copies it into the backup's status.
+// Command runs `manager verify` and returns its exit code, jobexit.Permanent
+// on a mismatch (a retry reads the same bytes). The Result, as JSON, goes
+// to the termination log whether the snapshot passed or not; the operator
+// copies it into the backup's status.
 func Command(args []string) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	file := fs.String("file", "", "the snapshot file (a mounted claim)")
@@ -37,7 +30,7 @@ func Command(args []string) int {
 	terminationLog := fs.String("termination-log", "/dev/termination-log", "where the result is written")
 	timeout := fs.Duration("timeout", time.Hour, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return ExitMismatch
+		return jobexit.Permanent
 	}
 	want := Expected{SHA256: *sha}
 	if *kvHash != "" {
@@ -68,13 +61,13 @@ func Command(args []string) int {
 // report writes the result where the operator reads it and picks the exit
 // code.
 func report(path string, res Result, err error) int {
-	code := ExitOK
+	code := jobexit.OK
 	if err != nil {
 		res.Passed, res.Message = false, err.Error()
-		code = ExitRetry
+		code = jobexit.Retry
 		var m *Mismatch
 		if errors.As(err, &m) {
-			code, res.Mismatch = ExitMismatch, true
+			code, res.Mismatch = jobexit.Permanent, true
 		}
 		fmt.Fprintln(os.Stderr, "verification failed:", err)
 	} else {

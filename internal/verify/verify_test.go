@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/quorum-operator/quorum/internal/backup"
+	"github.com/quorum-operator/quorum/internal/jobexit"
 	"github.com/quorum-operator/quorum/internal/restore"
 	"github.com/quorum-operator/quorum/internal/testservers"
 )
@@ -191,12 +192,12 @@ func TestACorruptedObjectInTheBucketFailsTheCommand(t *testing.T) {
 		}
 		return code, res
 	}
-	if code, res := verify(); code != ExitMismatch || res.Passed || !strings.Contains(res.Message, "SHA-256") {
+	if code, res := verify(); code != jobexit.Permanent || res.Passed || !strings.Contains(res.Message, "SHA-256") {
 		t.Fatalf("corrupt object: exit %d, result %+v", code, res)
 	}
 	data[len(data)/3] ^= 0x01
 	put()
-	if code, res := verify(); code != ExitOK || !res.Passed || res.Restored == nil || res.Restored.Hash != b.KVHash.Hash {
+	if code, res := verify(); code != jobexit.OK || !res.Passed || res.Restored == nil || res.Restored.Hash != b.KVHash.Hash {
 		t.Fatalf("repaired object: exit %d, result %+v", code, res)
 	}
 }
