@@ -35,6 +35,9 @@ type config struct {
 	repo, assets, kubeBin, kwok, etcdsim string
 	n, noise, sick, trials, tls          int
 	idle                                 time.Duration
+	// podStart and podReady are kwok's mean delays from scheduled to
+	// running and from running to ready (each drawn from ½ to 1½ of it).
+	podStart, podReady time.Duration
 	baseline                             string
 	keep, failOnMiss                     bool
 	// calibrate runs on the local cluster kubeconfig names as well.
@@ -55,6 +58,8 @@ func main() {
 	flag.IntVar(&cfg.sick, "sick", 10, "clusters whose members stop answering in the sick phase (at most n/2)")
 	flag.IntVar(&cfg.trials, "trials", 5, "size changes timed in each of the healthy and the sick phase")
 	flag.DurationVar(&cfg.idle, "idle", 60*time.Second, "length of the idle window")
+	flag.DurationVar(&cfg.podStart, "pod-start", defaultPodStart, "mean time kwok takes from a pod scheduled to its containers running (drawn from ½ to 1½ of it)")
+	flag.DurationVar(&cfg.podReady, "pod-ready", defaultPodReady, "mean time kwok takes from running to ready (the readiness probe passing)")
 	flag.StringVar(&cfg.baseline, "baseline", "698b703", "commit measured beside the working tree (empty: none)")
 	flag.BoolVar(&cfg.calibrate, "calibrate", false, "compare the operator's requests on the local cluster (-local-kubeconfig) with the simulator's, at n clusters")
 	flag.StringVar(&cfg.kubeconfig, "local-kubeconfig", "", "kubeconfig of the local cluster, for -calibrate")

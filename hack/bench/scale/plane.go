@@ -31,6 +31,24 @@ const serviceCIDR = "10.253.0.0/16"
 //go:embed kwok.yaml
 var kwokConfig string
 
+// The pod lifecycle delays, as measured on the local cluster (docs/scale.md,
+// Calibration): an emptyDir member pod runs about this long after it is
+// scheduled, and is ready about this long after that.
+const (
+	defaultPodStart = 0 * time.Millisecond
+	defaultPodReady = 0 * time.Millisecond
+)
+
+// kwokStages is kwok's configuration with the pod lifecycle delays filled
+// in: each drawn by kwok from half to one and a half times the mean.
+func kwokStages(start, ready time.Duration) string {
+	ms := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
+	return strings.NewReplacer(
+		"__POD_START_MS__", ms(start/2), "__POD_START_JITTER_MS__", ms(start*3/2),
+		"__POD_READY_MS__", ms(ready/2), "__POD_READY_JITTER_MS__", ms(ready*3/2),
+	).Replace(kwokConfig)
+}
+
 // plane is a Kubernetes control plane without kubelets: etcd and
 // kube-apiserver (envtest), kube-controller-manager, kube-scheduler, kwok
 // for nodes and pod lifecycle, and the etcd simulator.
@@ -182,7 +200,7 @@ func startPlane(ctx context.Context, cfg config, dir string) (*plane, error) {
 	}
 	p.procs = append(p.procs, sched)
 	kwokCfg := filepath.Join(dir, "kwok.yaml")
-	if err := os.WriteFile(kwokCfg, []byte(kwokConfig), 0o600); err != nil {
+	if err := os.WriteFile(kwokCfg, []byte(kwokStages(cfg.podStart, cfg.podReady)), 0o600); err != nil {
 		return p, err
 	}
 	kwok, err := start(dir, "kwok", cfg.kwok, nil, "--kubeconfig="+components, "--config="+kwokCfg,
