@@ -38,8 +38,8 @@ type config struct {
 	// podStart and podReady are kwok's mean delays from scheduled to
 	// running and from running to ready (each drawn from ½ to 1½ of it).
 	podStart, podReady time.Duration
-	baseline                             string
-	keep, failOnMiss                     bool
+	baseline           string
+	keep, failOnMiss   bool
 	// calibrate runs on the local cluster kubeconfig names as well.
 	calibrate               bool
 	kubeconfig, etcdVersion string
