@@ -208,7 +208,7 @@ var _ = Describe("EtcdCluster reconciler", func() {
 
 		By("adding main-3 to etcd as a learner and only then starting its pod")
 		peerURL := resources.PeerURL(cluster, "main-3")
-		Eventually(fakeCalls, timeout).Should(ContainElement("add " + peerURL))
+		Eventually(fakeCalls(cluster), timeout).Should(ContainElement("add " + peerURL))
 		var sts appsv1.StatefulSet
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, key("main"), &sts)).To(Succeed())
@@ -222,17 +222,17 @@ var _ = Describe("EtcdCluster reconciler", func() {
 			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
 			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseScaling))
 		}, timeout).Should(Succeed())
-		Consistently(fakeCalls, 2*time.Second).ShouldNot(ContainElement(HavePrefix("promote")), "promoted a learner that never started")
+		Consistently(fakeCalls(cluster), 2*time.Second).ShouldNot(ContainElement(HavePrefix("promote")), "promoted a learner that never started")
 
 		By("promoting main-3 once its pod answers")
 		startMember(cluster, 3, true)
-		Eventually(fakeCalls, timeout).Should(ContainElement(HavePrefix("promote")))
+		Eventually(fakeCalls(cluster), timeout).Should(ContainElement(HavePrefix("promote")))
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, key("main"), cluster)).To(Succeed())
 			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseRunning))
 			g.Expect(cluster.Status.ReadyMembers).To(BeEquivalentTo(4))
 		}, timeout).Should(Succeed())
-		Expect(fakeCalls()).To(HaveLen(2), "one add and one promote, nothing else")
+		Expect(fakeCalls(cluster)()).To(HaveLen(2), "one add and one promote, nothing else")
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, key("main-config"), &cm)).To(Succeed())
 			g.Expect(resources.IsSealed(&cm)).To(BeTrue(), "bootstrap settings not sealed after the promotion: %v", cm.Data)
@@ -244,9 +244,10 @@ var _ = Describe("EtcdCluster reconciler", func() {
 // bootstrapped members: their pods with IPs, answering as etcd members.
 func startInitialMembers(c *etcdv1alpha1.EtcdCluster) {
 	GinkgoHelper()
-	fakeEtcd.Lock()
-	fakeEtcd.Members, fakeEtcd.Statuses, fakeEtcd.Calls = nil, map[string]*etcd.MemberStatus{}, nil
-	fakeEtcd.Unlock()
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	fake.Members, fake.Statuses, fake.Calls = nil, map[string]*etcd.MemberStatus{}, nil
+	fake.Unlock()
 	for i := range 3 {
 		startMember(c, i, false)
 	}
@@ -320,10 +321,14 @@ func createClaim(c *etcdv1alpha1.EtcdCluster, name string) *corev1.PersistentVol
 	return pvc
 }
 
-func fakeCalls() []string {
-	fakeEtcd.Lock()
-	defer fakeEtcd.Unlock()
-	return append([]string(nil), fakeEtcd.Calls...)
+// fakeCalls returns the membership calls c's fake etcd has answered so far.
+func fakeCalls(c *etcdv1alpha1.EtcdCluster) func() []string {
+	return func() []string {
+		fake := fakeEtcdOf(c)
+		fake.Lock()
+		defer fake.Unlock()
+		return append([]string(nil), fake.Calls...)
+	}
 }
 
 // startMember stands in for the kubelet and etcd: a member pod with an IP,
@@ -346,18 +351,19 @@ func startMember(c *etcdv1alpha1.EtcdCluster, ordinal int, added bool) {
 	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
 
-	fakeEtcd.Lock()
-	defer fakeEtcd.Unlock()
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	defer fake.Unlock()
 	id := uint64(100 + ordinal)
 	if added {
-		for i, m := range fakeEtcd.Members {
+		for i, m := range fake.Members {
 			if slices.Contains(m.PeerURLs, resources.PeerURL(c, name)) {
-				fakeEtcd.Members[i].Name = name
+				fake.Members[i].Name = name
 				id = m.ID
 			}
 		}
 	} else {
-		fakeEtcd.Members = append(fakeEtcd.Members, etcd.Member{ID: id, Name: name, PeerURLs: []string{resources.PeerURL(c, name)}})
+		fake.Members = append(fake.Members, etcd.Member{ID: id, Name: name, PeerURLs: []string{resources.PeerURL(c, name)}})
 	}
-	fakeEtcd.Statuses["http://"+ip+":2379"] = &etcd.MemberStatus{MemberID: id, ClusterID: 0xfeed, Leader: 101, Version: "3.6.16"}
+	fake.Statuses["http://"+ip+":2379"] = &etcd.MemberStatus{MemberID: id, ClusterID: 0xfeed, Leader: 101, Version: "3.6.16"}
 }

@@ -290,9 +290,10 @@ func succeededBackup(ns, name, clusterName string, revision int64) *etcdv1alpha1
 func stopAllMembers(c *etcdv1alpha1.EtcdCluster) {
 	GinkgoHelper()
 	Expect(k8sClient.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(c.Namespace), client.MatchingLabels(resources.SelectorLabels(c)))).To(Succeed())
-	fakeEtcd.Lock()
-	fakeEtcd.Members, fakeEtcd.Statuses = nil, map[string]*etcd.MemberStatus{}
-	fakeEtcd.Unlock()
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	fake.Members, fake.Statuses = nil, map[string]*etcd.MemberStatus{}
+	fake.Unlock()
 }
 
 // startRestoredMembers stands in for the members started on the restored
@@ -302,9 +303,10 @@ func startRestoredMembers(c *etcdv1alpha1.EtcdCluster, clusterID uint64) {
 	for i := range 3 {
 		startMember(c, i, false)
 	}
-	fakeEtcd.Lock()
-	defer fakeEtcd.Unlock()
-	for _, s := range fakeEtcd.Statuses {
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	defer fake.Unlock()
+	for _, s := range fake.Statuses {
 		s.ClusterID = clusterID
 	}
 }

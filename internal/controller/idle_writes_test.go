@@ -48,12 +48,13 @@ var _ = Describe("An idle pass", func() {
 		create(nil)
 		bringToSteadyState(cluster)
 		// Writes to etcd move every member's revision and database size.
-		fakeEtcd.Lock()
-		for _, s := range fakeEtcd.Statuses {
+		fake := fakeEtcdOf(cluster)
+		fake.Lock()
+		for _, s := range fake.Statuses {
 			s.Revision += 1000
 			s.DBSize += 1 << 20
 		}
-		fakeEtcd.Unlock()
+		fake.Unlock()
 		expectIdlePasses(cluster)
 	})
 })
@@ -69,7 +70,7 @@ func bringToSteadyState(c *etcdv1alpha1.EtcdCluster) {
 	Eventually(func() error { return k8sClient.Get(ctx, key, &sts) }, timeout).Should(Succeed())
 	startInitialMembers(c)
 	if c.Spec.TLS != nil {
-		answerOverTLS()
+		answerOverTLS(c)
 	}
 	labelPods(c, "rev-1")
 	Eventually(func(g Gomega) {
@@ -93,12 +94,13 @@ func bringToSteadyState(c *etcdv1alpha1.EtcdCluster) {
 
 // answerOverTLS has the fake's members answer on https:// as well: the
 // operator dials TLS members with that scheme.
-func answerOverTLS() {
-	fakeEtcd.Lock()
-	defer fakeEtcd.Unlock()
-	for endpoint, s := range fakeEtcd.Statuses {
+func answerOverTLS(c *etcdv1alpha1.EtcdCluster) {
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	defer fake.Unlock()
+	for endpoint, s := range fake.Statuses {
 		if rest, ok := strings.CutPrefix(endpoint, "http://"); ok {
-			fakeEtcd.Statuses["https://"+rest] = s
+			fake.Statuses["https://"+rest] = s
 		}
 	}
 }

@@ -76,14 +76,10 @@ spec: {size: 3, version: "3.6.16"}`), &created.Object)).To(Succeed())
 		}, timeout).Should(Succeed())
 
 		By("losing quorum (no member answers): Failed, as it waits for a person")
-		fakeEtcd.Lock()
-		fakeEtcd.Err = errors.New("connection refused")
-		fakeEtcd.Unlock()
-		DeferCleanup(func() {
-			fakeEtcd.Lock()
-			fakeEtcd.Err = nil
-			fakeEtcd.Unlock()
-		})
+		fake := fakeEtcdOf(cluster)
+		fake.Lock()
+		fake.Err = errors.New("connection refused")
+		fake.Unlock()
 		triggerPass(cluster, "quorum-lost")
 		Eventually(func(g Gomega) {
 			u := served(g, key)
@@ -93,9 +89,9 @@ spec: {size: 3, version: "3.6.16"}`), &created.Object)).To(Succeed())
 		}, timeout).Should(Succeed())
 
 		By("members answering again: Current")
-		fakeEtcd.Lock()
-		fakeEtcd.Err = nil
-		fakeEtcd.Unlock()
+		fake.Lock()
+		fake.Err = nil
+		fake.Unlock()
 		triggerPass(cluster, "answering")
 		Eventually(func(g Gomega) {
 			g.Expect(compute(g, served(g, key))).To(Equal(status.CurrentStatus))

@@ -125,11 +125,12 @@ var _ = Describe("Operator metrics", func() {
 		}, timeout).Should(Succeed())
 
 		By("a new leader")
-		fakeEtcd.Lock()
-		for _, s := range fakeEtcd.Statuses {
+		fake := fakeEtcdOf(c)
+		fake.Lock()
+		for _, s := range fake.Statuses {
 			s.Leader = 102
 		}
-		fakeEtcd.Unlock()
+		fake.Unlock()
 		poke(c)
 		Eventually(func(g Gomega) {
 			g.Expect(seriesValue(g, "quorum_cluster_leader_changes_total", ns, "main")).To(Equal(1.0))
@@ -144,11 +145,11 @@ var _ = Describe("Operator metrics", func() {
 			g.Expect(seriesValue(g, "quorum_cluster_healthy_members", ns, "main")).To(Equal(1.0))
 			g.Expect(seriesValue(g, "quorum_cluster_available", ns, "main")).To(Equal(0.0))
 		}, timeout).Should(Succeed())
-		fakeEtcd.Lock()
+		fake.Lock()
 		for _, d := range down {
-			fakeEtcd.Statuses[d.endpoint] = d.status
+			fake.Statuses[d.endpoint] = d.status
 		}
-		fakeEtcd.Unlock()
+		fake.Unlock()
 		poke(c)
 		Eventually(func(g Gomega) {
 			g.Expect(seriesValue(g, "quorum_cluster_has_quorum", ns, "main")).To(Equal(1.0))

@@ -80,9 +80,10 @@ var _ = Describe("The disruption budget", func() {
 		Expect(minAvailable()).To(Equal(3), "minAvailable follows spec.size, not the 5 voters etcd has")
 
 		By("keeping the last value while no member answers")
-		fakeEtcd.Lock()
-		fakeEtcd.Err = errors.New("connection refused")
-		fakeEtcd.Unlock()
+		fake := fakeEtcdOf(cluster)
+		fake.Lock()
+		fake.Err = errors.New("connection refused")
+		fake.Unlock()
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
 			g.Expect(cluster.Status.Phase).To(Equal(etcdv1alpha1.PhaseQuorumLost))
@@ -90,10 +91,10 @@ var _ = Describe("The disruption budget", func() {
 		Consistently(minAvailable, 3*time.Second).Should(Equal(3), "lowered while etcd could not be read")
 
 		By("following etcd as voters are removed: 3 voters, main-0 still down")
-		fakeEtcd.Lock()
-		fakeEtcd.Err = nil
-		fakeEtcd.Members = fakeEtcd.Members[:3]
-		fakeEtcd.Unlock()
+		fake.Lock()
+		fake.Err = nil
+		fake.Members = fake.Members[:3]
+		fake.Unlock()
 		// The StatefulSet controller stops the removed members' pods.
 		deletePods(cluster, 3, 4)
 		Eventually(minAvailable, timeout).Should(Equal(2))
@@ -101,10 +102,10 @@ var _ = Describe("The disruption budget", func() {
 		Expect(minAvailable()).To(Equal(2))
 
 		By("following etcd down to its last voter")
-		fakeEtcd.Lock()
-		fakeEtcd.Members = fakeEtcd.Members[:1]
-		fakeEtcd.Statuses[down.endpoint] = down.status
-		fakeEtcd.Unlock()
+		fake.Lock()
+		fake.Members = fake.Members[:1]
+		fake.Statuses[down.endpoint] = down.status
+		fake.Unlock()
 		deletePods(cluster, 1, 2)
 		Eventually(minAvailable, timeout).Should(Equal(1))
 	})
@@ -112,13 +113,14 @@ var _ = Describe("The disruption budget", func() {
 	It("does not count a learner's pod toward quorum while scaling out", func() {
 		create(2)
 		Eventually(minAvailable, timeout).Should(Equal(2))
-		fakeEtcd.Lock()
-		fakeEtcd.NotCaughtUp = true
-		fakeEtcd.Unlock()
+		fake := fakeEtcdOf(cluster)
+		fake.Lock()
+		fake.NotCaughtUp = true
+		fake.Unlock()
 
 		By("adding main-2 as a learner that cannot be promoted yet")
 		resize(3)
-		Eventually(fakeCalls, timeout).Should(ContainElement("add " + resources.PeerURL(cluster, "main-2")))
+		Eventually(fakeCalls(cluster), timeout).Should(ContainElement("add " + resources.PeerURL(cluster, "main-2")))
 		Eventually(func(g Gomega) {
 			var sts appsv1.StatefulSet
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), &sts)).To(Succeed())
@@ -131,10 +133,10 @@ var _ = Describe("The disruption budget", func() {
 		Expect(minAvailable()).To(Equal(3), "minAvailable counts the learner's pod as a voter")
 
 		By("promoting it: three voters")
-		fakeEtcd.Lock()
-		fakeEtcd.NotCaughtUp = false
-		fakeEtcd.Unlock()
-		Eventually(fakeCalls, timeout).Should(ContainElement(HavePrefix("promote")))
+		fake.Lock()
+		fake.NotCaughtUp = false
+		fake.Unlock()
+		Eventually(fakeCalls(cluster), timeout).Should(ContainElement(HavePrefix("promote")))
 		Eventually(minAvailable, timeout).Should(Equal(2))
 	})
 })
@@ -143,15 +145,10 @@ var _ = Describe("The disruption budget", func() {
 // members of c.
 func startMembers(c *etcdv1alpha1.EtcdCluster, n int) {
 	GinkgoHelper()
-	fakeEtcd.Lock()
-	fakeEtcd.Members, fakeEtcd.Statuses, fakeEtcd.Calls = nil, map[string]*etcd.MemberStatus{}, nil
-	fakeEtcd.Err, fakeEtcd.NotCaughtUp = nil, false
-	fakeEtcd.Unlock()
-	DeferCleanup(func() {
-		fakeEtcd.Lock()
-		defer fakeEtcd.Unlock()
-		fakeEtcd.Err, fakeEtcd.NotCaughtUp = nil, false
-	})
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	fake.Members, fake.Statuses, fake.Calls = nil, map[string]*etcd.MemberStatus{}, nil
+	fake.Unlock()
 	for i := range n {
 		startMember(c, i, false)
 	}
@@ -169,10 +166,11 @@ func memberDown(c *etcdv1alpha1.EtcdCluster, ordinal int) downMember {
 	var pod corev1.Pod
 	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: resources.MemberName(c, ordinal)}, &pod)).To(Succeed())
 	d := downMember{endpoint: "http://" + pod.Status.PodIP + ":2379"}
-	fakeEtcd.Lock()
-	defer fakeEtcd.Unlock()
-	d.status = fakeEtcd.Statuses[d.endpoint]
-	delete(fakeEtcd.Statuses, d.endpoint)
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	defer fake.Unlock()
+	d.status = fake.Statuses[d.endpoint]
+	delete(fake.Statuses, d.endpoint)
 	return d
 }
 

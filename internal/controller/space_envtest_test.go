@@ -24,17 +24,18 @@ func memberEndpoint(c *etcdv1alpha1.EtcdCluster, ordinal int) string {
 
 // fillFake sets every fake member's database size, the part in use, the
 // revision and the alarms.
-func fillFake(size, inUse, revision int64, alarms ...etcd.Alarm) {
-	fakeEtcd.Lock()
-	defer fakeEtcd.Unlock()
-	for _, s := range fakeEtcd.Statuses {
+func fillFake(c *etcdv1alpha1.EtcdCluster, size, inUse, revision int64, alarms ...etcd.Alarm) {
+	fake := fakeEtcdOf(c)
+	fake.Lock()
+	defer fake.Unlock()
+	for _, s := range fake.Statuses {
 		s.DBSize, s.DBSizeInUse, s.Revision, s.Alarms = size, inUse, revision, slices.Clone(alarms)
 	}
 }
 
 // callsSince are the fake's calls after the first mark ones.
-func callsSince(mark int) func() []string {
-	return func() []string { return fakeCalls()[mark:] }
+func callsSince(c *etcdv1alpha1.EtcdCluster, mark int) func() []string {
+	return func() []string { return fakeCalls(c)()[mark:] }
 }
 
 // inOrder checks that the calls hold want's elements in that order.
@@ -57,12 +58,12 @@ var _ = Describe("Disk space", func() {
 			Maintenance: &etcdv1alpha1.MaintenanceSpec{Defrag: &etcdv1alpha1.DefragPolicy{
 				FragmentationThresholdPercent: ptr.To[int32](50), MinDBSize: ptr.To(resource.MustParse("1Mi"))}}})
 		bringToSteadyState(c)
-		mark := len(fakeCalls())
-		fillFake(100*mi, 20*mi, 10)
+		mark := len(fakeCalls(c)())
+		fillFake(c, 100*mi, 20*mi, 10)
 		poke(c)
 
 		want := []string{"defrag " + memberEndpoint(c, 2), "defrag " + memberEndpoint(c, 0), "move-leader 100", "defrag " + memberEndpoint(c, 1)}
-		Eventually(func() bool { return inOrder(callsSince(mark)(), want) }, timeout).Should(BeTrue(), func() string { return fmt.Sprint(callsSince(mark)()) })
+		Eventually(func() bool { return inOrder(callsSince(c, mark)(), want) }, timeout).Should(BeTrue(), func() string { return fmt.Sprint(callsSince(c, mark)()) })
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
 			run := c.Status.Maintenance.LastDefrag
@@ -80,14 +81,14 @@ var _ = Describe("Disk space", func() {
 		c := createTestCluster(newTestNamespace("defrag-schedule-"), "main", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16",
 			Maintenance: &etcdv1alpha1.MaintenanceSpec{Defrag: &etcdv1alpha1.DefragPolicy{Schedule: "@every 5s"}}})
 		bringToSteadyState(c)
-		fillFake(30*mi, 29*mi, 10)
-		mark := len(fakeCalls())
+		fillFake(c, 30*mi, 29*mi, 10)
+		mark := len(fakeCalls(c)())
 		created := c.CreationTimestamp.Time
 
 		By("looking every second (a steady cluster is looked at every 30 s) until the first schedule time after creation has run")
 		want := []string{"defrag " + memberEndpoint(c, 2), "defrag " + memberEndpoint(c, 0), "move-leader 100", "defrag " + memberEndpoint(c, 1)}
 		Eventually(func() bool {
-			if inOrder(callsSince(mark)(), want) {
+			if inOrder(callsSince(c, mark)(), want) {
 				return true
 			}
 			poke(c)
@@ -109,19 +110,19 @@ var _ = Describe("Disk space", func() {
 	It("recovers from NOSPACE: compacts, defragments every member, then disarms", func() {
 		c := createTestCluster(newTestNamespace("nospace-"), "main", etcdv1alpha1.EtcdClusterSpec{Size: 3, Version: "3.6.16"})
 		bringToSteadyState(c)
-		mark := len(fakeCalls())
-		fakeEtcd.Lock()
-		fakeEtcd.InUseAfterCompact = 10 * mi
-		fakeEtcd.Unlock()
-		DeferCleanup(func() { fakeEtcd.Lock(); fakeEtcd.InUseAfterCompact = 0; fakeEtcd.Unlock() })
+		mark := len(fakeCalls(c)())
+		fake := fakeEtcdOf(c)
+		fake.Lock()
+		fake.InUseAfterCompact = 10 * mi
+		fake.Unlock()
 		// Over the default quota of the 1Gi claim (256Mi), nearly all in use
 		// until the history is compacted.
-		fillFake(400*mi, 390*mi, 50, etcd.Alarm{MemberID: 100, Type: etcd.AlarmNoSpace})
+		fillFake(c, 400*mi, 390*mi, 50, etcd.Alarm{MemberID: 100, Type: etcd.AlarmNoSpace})
 		poke(c)
 
 		want := []string{"compact 50", "defrag " + memberEndpoint(c, 2), "defrag " + memberEndpoint(c, 0), "move-leader 100",
 			"defrag " + memberEndpoint(c, 1), "disarm NOSPACE 100"}
-		Eventually(func() bool { return inOrder(callsSince(mark)(), want) }, timeout).Should(BeTrue(), func() string { return fmt.Sprint(callsSince(mark)()) })
+		Eventually(func() bool { return inOrder(callsSince(c, mark)(), want) }, timeout).Should(BeTrue(), func() string { return fmt.Sprint(callsSince(c, mark)()) })
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
 			g.Expect(c.Status.Maintenance.LastCompaction).To(HaveField("Revision", int64(50)))

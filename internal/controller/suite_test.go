@@ -31,7 +31,9 @@ import (
 var (
 	ctx       context.Context
 	k8sClient client.Client
-	fakeEtcd  *etcd.Fake
+	// fakeEtcds answers as etcd, one fake per namespace, so specs never
+	// share members, calls or injected errors.
+	fakeEtcds *etcd.Fakes
 	// apiCalls records what the EtcdCluster reconciler asks of the API
 	// server, so tests can count its writes.
 	apiCalls = &callRecorder{}
@@ -68,12 +70,12 @@ var _ = BeforeSuite(func() {
 		// The operator's own cache scoping, so a read it cannot see fails here.
 		Cache: withoutKillNamespace(CacheOptions(nil))})
 	Expect(err).NotTo(HaveOccurred())
-	fakeEtcd = &etcd.Fake{}
+	fakeEtcds = etcd.NewFakes()
 	Expect((&EtcdClusterReconciler{
 		Client:      apiCalls.wrap(mgr.GetClient()),
 		Scheme:      scheme,
 		Recorder:    mgr.GetEventRecorder("quorum"),
-		EtcdClients: fakeEtcd.Factory(),
+		EtcdClients: fakeEtcds.Factory(),
 		APIReader:   secretReads,
 		// The member guard's init container runs the operator's image.
 		ToolImage: "quorum:envtest",
@@ -100,3 +102,8 @@ var _ = BeforeSuite(func() {
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 })
+
+// fakeEtcdOf is the fake etcd that answers for c's namespace.
+func fakeEtcdOf(c *etcdv1alpha1.EtcdCluster) *etcd.Fake {
+	return fakeEtcds.For(c.Namespace)
+}

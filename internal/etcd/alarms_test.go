@@ -26,7 +26,7 @@ func TestNoSpaceAlarmIsNotAMemberError(t *testing.T) {
 		t.Fatalf("filling a 1 MiB quota: want 'database space exceeded', got %v", putErr)
 	}
 
-	cli, err := etcd.NewClient(ctx, []string{url}, nil)
+	cli, err := etcd.NewClient(ctx, "test/cluster", []string{url}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,8 @@ type Client interface {
 	Close() error
 }
 
-// ClientFactory opens a Client to a cluster through the given endpoints
-// (client URLs of its members), with TLS when tlsConfig is not nil.
-type ClientFactory func(ctx context.Context, endpoints []string, tlsConfig *tls.Config) (Client, error)
+// ClientFactory opens a Client to the cluster named cluster
+// ("namespace/name") through the given endpoints (client URLs of its
+// members), with TLS when tlsConfig is not nil. The real client needs only
+// the endpoints; the name lets a fake answer for each cluster on its own.
+type ClientFactory func(ctx context.Context, cluster string, endpoints []string, tlsConfig *tls.Config) (Client, error)

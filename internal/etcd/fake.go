@@ -38,7 +38,7 @@ var _ Client = (*Fake)(nil)
 
 // Factory returns a ClientFactory that always hands out f.
 func (f *Fake) Factory() ClientFactory {
-	return func(context.Context, []string, *tls.Config) (Client, error) { return f, nil }
+	return func(context.Context, string, []string, *tls.Config) (Client, error) { return f, nil }
 }
 
 func (f *Fake) MemberList(context.Context) ([]Member, error) {

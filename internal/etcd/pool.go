@@ -54,7 +54,7 @@ func (p *Pool) Client(ctx context.Context, key string, endpoints []string, tlsCo
 		}
 	}
 	p.forgetLocked(key)
-	c, err := p.open(ctx, endpoints, tlsConfig)
+	c, err := p.open(ctx, key, endpoints, tlsConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ type realClient struct {
 var _ Client = (*realClient)(nil)
 
 // NewClient is the ClientFactory over gRPC connections to each member.
-func NewClient(_ context.Context, endpoints []string, tlsConfig *tls.Config) (Client, error) {
+func NewClient(_ context.Context, _ string, endpoints []string, tlsConfig *tls.Config) (Client, error) {
 	r := &realClient{tls: tlsConfig, conns: map[string]*memberConn{}}
 	if err := r.SetEndpoints(endpoints); err != nil {
 		r.Close()

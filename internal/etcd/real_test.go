@@ -26,7 +26,7 @@ func threeMembers(t *testing.T) ([]*testservers.Proxy, []*testservers.Member) {
 func dialAll(t *testing.T, proxies []*testservers.Proxy) (context.Context, etcd.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	cli, err := etcd.NewClient(ctx, urls(proxies), nil)
+	cli, err := etcd.NewClient(ctx, "test/cluster", urls(proxies), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestNoSpaceRecoversByCompactDefragDisarm(t *testing.T) {
 	url, kv := testservers.Etcd(t, t.TempDir(), "--quota-backend-bytes=16777216")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cli, err := etcd.NewClient(ctx, []string{url}, nil)
+	cli, err := etcd.NewClient(ctx, "test/cluster", []string{url}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestNoSpaceRecoveryOnThreeMembers(t *testing.T) {
 	eps := testservers.ClientURLs(members)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cli, err := etcd.NewClient(ctx, eps, nil)
+	cli, err := etcd.NewClient(ctx, "test/cluster", eps, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
