@@ -314,7 +314,7 @@ func (h health) available(etcdErr error) metav1.Condition {
 	case h.neverFormed:
 		msg := "Waiting for the initial members to form the cluster"
 		if etcdErr != nil {
-			msg += ": " + etcdErr.Error()
+			msg += ": " + etcd.Describe(etcdErr)
 		}
 		return newCondition(etcdv1alpha1.ConditionAvailable, metav1.ConditionFalse, reasonCreating, msg)
 	default:
@@ -377,7 +377,7 @@ func quorumLostMessage(h health, etcdErr error) string {
 		}
 	}
 	if etcdErr != nil {
-		msg += ": " + etcdErr.Error()
+		msg += ": " + etcd.Describe(etcdErr)
 	}
 	return msg
 }

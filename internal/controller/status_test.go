@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -249,6 +251,28 @@ func TestQuorumLostCountsASurvivorWithoutALeaderAsAnswering(t *testing.T) {
 	want := "0 of 3 voting members healthy (1 answering), quorum needs 2"
 	if c := condition(st, etcdv1alpha1.ConditionAvailable); !strings.Contains(c.Message, want) {
 		t.Errorf("Available message %q, want it to contain %q", c.Message, want)
+	}
+}
+
+// Two passes over a cluster that lost quorum, whose client tried the
+// members in another order, write the same conditions: a status write per
+// pass would otherwise say nothing new (calibration, docs/scale.md).
+func TestQuorumLostMessageDoesNotChangeWithTheOrderMembersWereTried(t *testing.T) {
+	refused := func(ip string) error {
+		return fmt.Errorf("http://%s:2379: %w", ip, grpcstatus.Error(codes.Unavailable,
+			"connection error: desc = \"transport: Error while dialing: dial tcp "+ip+":2379: connect: connection refused\""))
+	}
+	pass := func(first, second string) etcdv1alpha1.EtcdClusterStatus {
+		o := threeMembers("main-0")
+		o.cluster.Status = computeStatus(threeMembers("main-0", "main-1", "main-2"), step{})
+		o.members, o.etcdErr = nil, fmt.Errorf("list etcd members: %w", errors.Join(refused(first), refused(second)))
+		return computeStatus(o, step{})
+	}
+	a, b := pass("10.0.0.2", "10.0.0.3"), pass("10.0.0.3", "10.0.0.2")
+	for _, typ := range []string{etcdv1alpha1.ConditionAvailable, etcdv1alpha1.ConditionReady} {
+		if ca, cb := condition(a, typ), condition(b, typ); ca.Message != cb.Message {
+			t.Errorf("%s message changed with the order the members were tried:\n%s\n%s", typ, ca.Message, cb.Message)
+		}
 	}
 }
 
