@@ -35,6 +35,12 @@ var _ = Describe("A learner that cannot reach its peers", Label("faults"), func(
 		resize(cluster, 5)
 		Eventually(func(g Gomega) {
 			g.Expect(learners(g, cluster, othersThan(eps, ""))).To(ConsistOf(ContainSubstring("lrn-3")))
+			// Status follows etcd by a pass: the pass that added the
+			// learner still says "adding lrn-3"; wait for the next.
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+			progressing := meta.FindStatusCondition(cluster.Status.Conditions, etcdv1alpha1.ConditionProgressing)
+			g.Expect(progressing).NotTo(BeNil())
+			g.Expect(progressing.Message).To(ContainSubstring("learner lrn-3"))
 		}, 2*time.Minute, time.Second).Should(Succeed())
 		Consistently(func(g Gomega) {
 			g.Expect(learners(g, cluster, othersThan(eps, ""))).To(ConsistOf(ContainSubstring("lrn-3")), "the learner was promoted, or a second one added")
